@@ -1,0 +1,135 @@
+// Typed configuration of a training run. Each struct lists its fields once in
+// visit(); the YAML reader, the resolved-config writer, `--set` overrides and
+// the documentation all walk that list (see util/config.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace semcodec {
+
+// visit(v) calls, for every field:
+//   v.field("key", member, "help text", Limits)  for scalars (bool, int64_t, double, std::string)
+//   v.section("key", sub_struct)                for nested structs (which have their own visit)
+// Limits: numeric range and/or allowed string values.
+struct Limits {
+  double min = -1e300, max = 1e300;
+  std::vector<std::string> choices;  // for strings; empty = any
+  static Limits range(double lo, double hi) { Limits l; l.min = lo; l.max = hi; return l; }
+  static Limits at_least(double lo) { Limits l; l.min = lo; return l; }
+  static Limits one_of(std::vector<std::string> c) { Limits l; l.choices = std::move(c); return l; }
+};
+
+struct SplitConfig {
+  std::string mode = "seed";           // seed: random class split; files: class-index lists; all: no split
+  int64_t seed = 0;
+  int64_t heldout_classes = 200;       // mode=seed: number of held-out classes
+  std::string train_classes_file;      // mode=files: .npy / .txt / .yaml list of class indices
+  std::string heldout_classes_file;
+  template <class V> void visit(V& v) {
+    v.field("mode", mode, "how classes are split: seed | files | all", Limits::one_of({"seed", "files", "all"}));
+    v.field("seed", seed, "seed of the random class split (mode=seed)", Limits::at_least(0));
+    v.field("heldout_classes", heldout_classes, "number of held-out classes (mode=seed)", Limits::at_least(1));
+    v.field("train_classes_file", train_classes_file, "class-index list for training (mode=files)", {});
+    v.field("heldout_classes_file", heldout_classes_file, "class-index list held out (mode=files)", {});
+  }
+};
+
+struct DataConfig {
+  std::string features;                // feature file (HDF5) for training and validation
+  SplitConfig split;
+  double max_device_memory_gb = 4.0;   // load the whole set on the device below this size, else stream
+  template <class V> void visit(V& v) {
+    v.field("features", features, "feature file (.h5) to train on", {});
+    v.section("split", split);
+    v.field("max_device_memory_gb", max_device_memory_gb, "keep the set on the device when it fits in this", Limits::range(0, 1e6));
+  }
+};
+
+struct ModelConfig {
+  std::string method = "pqvae_shared";
+  int64_t embed_dim = 768;
+  int64_t hidden_channels = 512;       // first (transposed) conv output
+  int64_t body_channels = 256;         // channels of the residual stack
+  int64_t residual_layers = 3;
+  int64_t residual_channels = 128;     // bottleneck inside each residual layer
+  int64_t latent_channels = 128;       // c
+  int64_t d_sub = 16;                  // sub-vector size; c / d_sub indices per position
+  int64_t codebook_size = 4;           // K
+  std::string codebook_init = "kmeans";  // kmeans | sample | uniform (paper)
+  int64_t init_samples = 20000;        // sub-vectors drawn for kmeans/sample init
+  bool dead_code_restart = true;
+  int64_t dead_code_after_steps = 100; // a codeword unused this many steps is re-seeded
+  template <class V> void visit(V& v) {
+    v.field("method", method, "quantization method", Limits::one_of({"pqvae_shared"}));
+    v.field("embed_dim", embed_dim, "CLIP embedding dimension D", Limits::range(8, 65536));
+    v.field("hidden_channels", hidden_channels, "channels after the first transposed conv", Limits::range(1, 65536));
+    v.field("body_channels", body_channels, "channels of the residual stack", Limits::range(1, 65536));
+    v.field("residual_layers", residual_layers, "number of residual layers", Limits::range(0, 64));
+    v.field("residual_channels", residual_channels, "bottleneck channels inside a residual layer", Limits::range(1, 65536));
+    v.field("latent_channels", latent_channels, "latent channels c at each of the 25 positions", Limits::range(1, 65536));
+    v.field("d_sub", d_sub, "sub-vector dimension (must divide latent_channels)", Limits::range(1, 65536));
+    v.field("codebook_size", codebook_size, "shared codebook size K", Limits::range(2, 65536));
+    v.field("codebook_init", codebook_init, "kmeans | sample (encoder outputs) | uniform (paper, collapses)",
+            Limits::one_of({"kmeans", "sample", "uniform"}));
+    v.field("init_samples", init_samples, "encoder sub-vectors used to initialize the codebook", Limits::range(1, 1e8));
+    v.field("dead_code_restart", dead_code_restart, "re-seed codewords that stay unused", {});
+    v.field("dead_code_after_steps", dead_code_after_steps, "steps without use before a restart", Limits::range(1, 1e9));
+  }
+};
+
+struct LossConfig {
+  double alpha = 10.0;  // weight of (1 - cos)
+  double beta = 0.25;   // commitment weight
+  template <class V> void visit(V& v) {
+    v.field("alpha", alpha, "weight of the cosine distortion term", Limits::range(0, 1e6));
+    v.field("beta", beta, "weight of the commitment term", Limits::range(0, 1e6));
+  }
+};
+
+struct TrainConfig {
+  int64_t epochs = 30;
+  int64_t batch_size = 64;
+  double lr = 1e-3;
+  double weight_decay = 5e-4;
+  int64_t lr_step_epochs = 20;
+  double lr_gamma = 0.1;
+  int64_t seed = 0;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int64_t threads = 0;          // CPU intra-op threads, 0 = all cores
+  int64_t max_steps_per_epoch = 0;  // 0 = full epochs
+  template <class V> void visit(V& v) {
+    v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
+    v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
+    v.field("lr", lr, "Adam learning rate", Limits::range(0, 10));
+    v.field("weight_decay", weight_decay, "Adam L2 weight decay", Limits::range(0, 10));
+    v.field("lr_step_epochs", lr_step_epochs, "decay the learning rate every this many epochs", Limits::range(1, 1e7));
+    v.field("lr_gamma", lr_gamma, "learning-rate decay factor", Limits::range(0, 1));
+    v.field("seed", seed, "seed of initialization, shuffling and restarts", Limits::at_least(0));
+    v.field("device", device, "auto | cpu | cuda | cuda:N", {});
+    v.field("threads", threads, "CPU threads (0 = all cores)", Limits::range(0, 4096));
+    v.field("max_steps_per_epoch", max_steps_per_epoch, "cap on steps per epoch (0 = whole epoch)", Limits::range(0, 1e12));
+  }
+};
+
+struct OutputConfig {
+  std::string dir = "runs/default";
+  template <class V> void visit(V& v) { v.field("dir", dir, "run directory (checkpoints, logs, resolved config)", {}); }
+};
+
+struct RunConfig {
+  DataConfig data;
+  ModelConfig model;
+  LossConfig loss;
+  TrainConfig train;
+  OutputConfig output;
+  template <class V> void visit(V& v) {
+    v.section("data", data);
+    v.section("model", model);
+    v.section("loss", loss);
+    v.section("train", train);
+    v.section("output", output);
+  }
+};
+
+}  // namespace semcodec

@@ -1,0 +1,40 @@
+#include <unistd.h>
+// Helpers shared by the tests: scratch directories and the ../shared fixtures.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace semcodec::test {
+
+// A fresh empty directory under the system temp dir, removed at scope exit.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag);
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline TempDir::TempDir(const std::string& tag) {
+  static int counter = 0;
+  auto base = std::filesystem::temp_directory_path() /
+              ("semcodec-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  path_ = base.string();
+}
+inline TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+// Path of a file under ../shared, or "" when the folder is absent.
+inline std::string shared_path(const std::string& rel) {
+  std::string p = std::string(SEMCODEC_SHARED_DIR) + "/" + rel;
+  return std::filesystem::exists(p) ? p : std::string();
+}
+
+}  // namespace semcodec::test
