@@ -8,5 +8,6 @@
 #include <torch/autograd.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include "util/fmt_shape.h"
 #include <string>
 #include <vector>

@@ -1,0 +1,27 @@
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "util/config.h"
+
+namespace semcodec::cli {
+
+void add_config(CLI::App& app) {
+  struct Opts {
+    std::string file;
+    std::vector<std::string> sets;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("config", "print every config key with its default and meaning, or resolve a config file");
+  cmd->add_option("file", o->file, "YAML config to validate and print fully resolved (omit to list all keys)");
+  cmd->add_option("--set", o->sets, "override a key, e.g. --set model.codebook_size=8");
+  cmd->callback([o] {
+    if (o->file.empty()) {
+      fmt::print("{}", format_key_docs(describe<RunConfig>()));
+      return;
+    }
+    fmt::print("{}", to_yaml(load_config<RunConfig>(o->file, o->sets)));
+  });
+}
+
+}  // namespace semcodec::cli

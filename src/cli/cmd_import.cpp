@@ -1,0 +1,62 @@
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "data/feature_store.h"
+#include "data/importer.h"
+
+namespace semcodec::cli {
+
+namespace {
+// "file.npz:key" -> (file.npz, key); plain paths have no key.
+void split_key(const std::string& spec, std::string& path, std::string& key) {
+  auto pos = spec.rfind(':');
+  if (pos != std::string::npos && spec.find(".npz") != std::string::npos && pos > spec.find(".npz")) {
+    path = spec.substr(0, pos);
+    key = spec.substr(pos + 1);
+  } else {
+    path = spec;
+  }
+}
+}  // namespace
+
+void add_import(CLI::App& app) {
+  struct Opts {
+    std::string features, labels, class_names, text, sizes, ids, out, dtype = "float32";
+    bool no_normalize = false;
+    ImportOptions imp;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("import", "turn embeddings you already have (.npy/.npz, e.g. clip-retrieval) into a feature file");
+  cmd->add_option("--features", o->features, "[N, D] embeddings: file.npy or file.npz[:key]")->required();
+  cmd->add_option("--labels", o->labels, "[N] integer labels: file.npy or file.npz[:key]")->required();
+  cmd->add_option("--class-names", o->class_names, "text file, one class name per line (default class_<i>)");
+  cmd->add_option("--text-embeddings", o->text, "[C, D] class text embeddings (.npy/.npz[:key]) for zero-shot");
+  cmd->add_option("--image-sizes", o->sizes, "[N, 2] (height, width) of the source images, for bpp");
+  cmd->add_option("--ids", o->ids, "text file, one source id per row");
+  cmd->add_option("-o,--out", o->out, "output feature file (.h5)")->required();
+  cmd->add_option("--dataset", o->imp.attrs.dataset, "dataset name stored in the file")->capture_default_str();
+  cmd->add_option("--encoder-model", o->imp.attrs.encoder_model, "encoder that made the embeddings")->capture_default_str();
+  cmd->add_option("--split", o->imp.attrs.split, "split name stored in the file")->capture_default_str();
+  cmd->add_option("--num-classes", o->imp.num_classes, "number of classes (default: from names / text / labels)");
+  cmd->add_flag("--no-normalize", o->no_normalize, "keep the rows as they are instead of L2-normalizing");
+  cmd->add_option("--dtype", o->dtype, "float32 or float16 storage")->capture_default_str()->check(CLI::IsMember({"float32", "float16"}));
+  cmd->callback([o] {
+    ImportOptions imp = o->imp;
+    split_key(o->features, imp.features_path, imp.features_key);
+    split_key(o->labels, imp.labels_path, imp.labels_key);
+    if (!o->text.empty()) split_key(o->text, imp.text_embeddings_path, imp.text_embeddings_key);
+    if (!o->sizes.empty()) split_key(o->sizes, imp.image_sizes_path, imp.image_sizes_key);
+    imp.class_names_path = o->class_names;
+    imp.ids_path = o->ids;
+    imp.normalize = !o->no_normalize;
+    FeatureSet set = import_embeddings(imp);
+    FeatureWriteOptions w;
+    w.dtype = o->dtype;
+    write_feature_file(o->out, set, w);
+    fmt::print("wrote {}: {} features x {} dims, {} classes{}\n", o->out, set.size(), set.dim(), set.num_classes(),
+               set.has_text() ? " with text embeddings" : "");
+  });
+}
+
+}  // namespace semcodec::cli

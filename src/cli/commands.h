@@ -1,0 +1,18 @@
+// One function per subcommand: it declares its options on the CLI11 app and
+// sets the callback that calls into the library. main.cpp only wires them.
+#pragma once
+namespace CLI {
+class App;
+}
+
+namespace semcodec::cli {
+
+void add_synth(CLI::App& app);
+void add_import(CLI::App& app);
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_quickstart(CLI::App& app);
+void add_info(CLI::App& app);
+void add_config(CLI::App& app);
+
+}  // namespace semcodec::cli

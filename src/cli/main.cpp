@@ -1,0 +1,38 @@
+// semcodec: semantic compression of CLIP embeddings. One tool, many
+// subcommands; every error surfaces here once, as a message and exit code 1.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "semcodec_version.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"semcodec " SEMCODEC_VERSION
+               ": compress CLIP embeddings to a few hundred bits and measure what semantics survive"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", SEMCODEC_VERSION);
+  semcodec::cli::add_quickstart(app);
+  semcodec::cli::add_synth(app);
+  semcodec::cli::add_import(app);
+  semcodec::cli::add_train(app);
+  semcodec::cli::add_eval(app);
+  semcodec::cli::add_info(app);
+  semcodec::cli::add_config(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const semcodec::Error& e) {
+    fmt::print(stderr, "semcodec: error: {}\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "semcodec: error (LibTorch): {}\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "semcodec: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,15 @@
+// Where tensors live and how many CPU threads compute on them.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <string>
+
+namespace semcodec {
+
+// "auto" picks CUDA when available, else CPU; "cuda:N" checks N exists.
+c10::Device resolve_device(const std::string& spec);
+// 0 = every core. OpenMP in some builds starts with one thread: always set it.
+void configure_threads(int64_t threads);
+
+}  // namespace semcodec

@@ -1,0 +1,144 @@
+#include "data/importer.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/npy.h"
+#include "util/error.h"
+
+namespace semcodec {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+// Loads one array as a tensor; returns the display name through `name`.
+at::Tensor load_array(const std::string& path, const std::string& key, const char* what, std::string& name) {
+  require(!path.empty(), "import: no {} file given", what);
+  if (ends_with(path, ".npz")) {
+    auto arrays = read_npz(path);
+    if (key.empty()) {
+      if (arrays.size() != 1) {
+        std::string keys;
+        for (const auto& kv : arrays) keys += (keys.empty() ? "" : ", ") + kv.first;
+        fail("{}: holds {} arrays ({}); say which one is the {}", path, arrays.size(), keys, what);
+      }
+      name = path + ":" + arrays.begin()->first;
+      return npy_to_tensor(arrays.begin()->second, false, name);
+    }
+    auto it = arrays.find(key);
+    if (it == arrays.end()) fail("{}: no array named '{}' (the {})", path, key, what);
+    name = path + ":" + key;
+    return npy_to_tensor(it->second, false, name);
+  }
+  require(key.empty(), "{}: a key ('{}') only applies to .npz files", path, key);
+  name = path;
+  return npy_to_tensor(read_npy(path), false, name);
+}
+
+std::vector<std::string> read_lines(const std::string& path, const char* what) {
+  std::ifstream f(path);
+  require(f.good(), "{}: cannot open {} file (missing or unreadable)", path, what);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.push_back(line);
+  }
+  // A trailing blank line is an editor artifact, not an entry.
+  while (!out.empty() && out.back().empty()) out.pop_back();
+  return out;
+}
+
+at::Tensor as_float_matrix(const at::Tensor& t, const std::string& name, const char* what) {
+  require(at::isFloatingType(t.scalar_type()), "{}: {} must be floating point, found {}", name, what,
+          std::string(at::toString(t.scalar_type())));
+  require(t.dim() == 2, "{}: {} must be 2-D [rows, dim], found {} dimensions", name, what, t.dim());
+  return t.to(at::kFloat).contiguous();
+}
+
+}  // namespace
+
+FeatureSet import_embeddings(const ImportOptions& o) {
+  FeatureSet set;
+  std::string fname, lname;
+  at::Tensor x = as_float_matrix(load_array(o.features_path, o.features_key, "features", fname), fname, "features");
+  const int64_t n = x.size(0), d = x.size(1);
+  require(n > 0, "{}: no rows", fname);
+  require(d > 0, "{}: zero-dimensional embeddings", fname);
+  if (!at::isfinite(x).all().item<bool>()) {
+    int64_t r = at::logical_not(at::isfinite(x)).any(1).nonzero()[0][0].item<int64_t>();
+    fail("{}: row {} contains NaN or Inf", fname, r);
+  }
+  at::Tensor norms = x.norm(2, 1);
+  if (o.normalize) {
+    at::Tensor zero = norms.eq(0);
+    if (zero.any().item<bool>()) fail("{}: row {} has zero norm and cannot be normalized", fname, zero.nonzero()[0][0].item<int64_t>());
+    x = x / norms.unsqueeze(1);
+  }
+  set.features = x;
+
+  at::Tensor labels = load_array(o.labels_path, o.labels_key, "labels", lname);
+  require(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool,
+          "{}: labels must be integers, found {}", lname, std::string(at::toString(labels.scalar_type())));
+  if (labels.dim() == 2 && labels.size(1) == 1) labels = labels.squeeze(1);
+  require(labels.dim() == 1, "{}: labels must be 1-D [N], found {} dimensions", lname, labels.dim());
+  require(labels.size(0) == n, "{}: {} labels but {} has {} rows", lname, labels.size(0), fname, n);
+  labels = labels.to(at::kLong).contiguous();
+  const int64_t lmin = labels.min().item<int64_t>(), lmax = labels.max().item<int64_t>();
+  require(lmin >= 0, "{}: negative label {}", lname, lmin);
+  set.labels = labels;
+
+  if (!o.text_embeddings_path.empty()) {
+    std::string tname;
+    at::Tensor t = as_float_matrix(load_array(o.text_embeddings_path, o.text_embeddings_key, "text embeddings", tname),
+                                   tname, "text embeddings");
+    require(t.size(1) == d, "{}: text embeddings have dimension {}, image features {}", tname, t.size(1), d);
+    require(at::isfinite(t).all().item<bool>(), "{}: text embeddings contain NaN or Inf", tname);
+    set.class_embeddings = t;
+  }
+
+  int64_t c = o.num_classes;
+  if (!o.class_names_path.empty()) {
+    set.class_names = read_lines(o.class_names_path, "class names");
+    require(!set.class_names.empty(), "{}: no class names", o.class_names_path);
+    require(c == 0 || c == set.num_classes(), "{}: {} class names but num_classes is {}", o.class_names_path,
+            set.num_classes(), c);
+    c = set.num_classes();
+  }
+  if (set.class_embeddings.defined()) {
+    require(c == 0 || c == set.class_embeddings.size(0), "{}: {} text embeddings for {} classes", o.text_embeddings_path,
+            set.class_embeddings.size(0), c);
+    c = set.class_embeddings.size(0);
+  }
+  if (c == 0) c = lmax + 1;
+  require(lmax < c, "{}: label {} is outside [0, {}) classes", lname, lmax, c);
+  if (set.class_names.empty())
+    for (int64_t i = 0; i < c; ++i) set.class_names.push_back("class_" + std::to_string(i));
+
+  if (!o.image_sizes_path.empty()) {
+    std::string sname;
+    at::Tensor s = load_array(o.image_sizes_path, o.image_sizes_key, "image sizes", sname);
+    require(!at::isFloatingType(s.scalar_type()), "{}: image sizes must be integers", sname);
+    require(s.dim() == 2 && s.size(0) == n && s.size(1) == 2, "{}: image sizes must be [{}, 2]", sname, n);
+    require(s.min().item<int64_t>() >= 0, "{}: negative image size", sname);
+    set.image_sizes = s.to(at::kInt).contiguous();
+  }
+
+  if (!o.ids_path.empty()) {
+    set.ids = read_lines(o.ids_path, "ids");
+    require(static_cast<int64_t>(set.ids.size()) == n, "{}: {} ids for {} rows", o.ids_path, set.ids.size(), n);
+  } else {
+    const std::string stem = std::filesystem::path(o.features_path).stem().string();
+    set.ids.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) set.ids.push_back(stem + "/" + std::to_string(i));
+  }
+  set.attrs = o.attrs;
+  return set;
+}
+
+}  // namespace semcodec

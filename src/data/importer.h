@@ -1,0 +1,27 @@
+// Turns embeddings saved by other tools (.npy / .npz) into a FeatureSet, so
+// `semcodec import` can write them as a feature file.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "data/feature_set.h"
+
+namespace semcodec {
+
+// Array sources are a .npy path, or a .npz path plus `*_key` (a .npz
+// holding a single array needs no key).
+struct ImportOptions {
+  std::string features_path, features_key;            // [N, D] float16/32/64
+  std::string labels_path, labels_key;                // [N] (or [N, 1]) integers
+  std::string class_names_path;                       // .txt, one name per line; else class_<i>
+  std::string text_embeddings_path, text_embeddings_key;  // optional [C, D]
+  std::string image_sizes_path, image_sizes_key;      // optional [N, 2] integers (height, width)
+  std::string ids_path;                               // optional .txt, one id per line; else <stem>/<i>
+  int64_t num_classes = 0;  // 0: from class names, else text embeddings, else max label + 1
+  bool normalize = true;    // L2-normalize rows (a zero-norm row is an error)
+  FeatureAttrs attrs;
+};
+
+FeatureSet import_embeddings(const ImportOptions& options);
+
+}  // namespace semcodec

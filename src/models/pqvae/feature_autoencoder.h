@@ -1,0 +1,48 @@
+// The analysis and synthesis networks of PQVAE-shared (paper Sec. 3, layer by
+// layer as in docs/architecture.md): a D-dim CLIP embedding, viewed as a
+// D x 1 x 1 image, is expanded to a 5 x 5 x c latent and back. Latents are
+// [N, 25, c] (position-major), the layout the quantizer cuts into sub-vectors.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+
+#include "models/pqvae/grid_conv.h"
+#include "models/pqvae/residual_stack.h"
+#include "util/run_config.h"
+
+namespace semcodec {
+
+constexpr int64_t kLatentSide = 5;  // 1x1 -> 3x3 -> 5x5
+constexpr int64_t kLatentPositions = kLatentSide * kLatentSide;
+
+class FeatureEncoderImpl : public torch::nn::Module {
+ public:
+  explicit FeatureEncoderImpl(const ModelConfig& cfg);
+  // [N, D] -> [N, 25, c], L2-normalized along channels at every position.
+  at::Tensor forward(const at::Tensor& x);
+
+ private:
+  torch::nn::ConvTranspose2d up1_{nullptr}, up2_{nullptr};
+  ResidualStack res_{nullptr};
+  torch::nn::Conv2d to_latent_{nullptr};
+  GridConvPlan up1_plan_, up2_plan_, to_latent_plan_;
+};
+TORCH_MODULE(FeatureEncoder);
+
+class FeatureDecoderImpl : public torch::nn::Module {
+ public:
+  explicit FeatureDecoderImpl(const ModelConfig& cfg);
+  // [N, 25, c] -> [N, D], L2-normalized.
+  at::Tensor forward(const at::Tensor& latent);
+
+ private:
+  torch::nn::Conv2d from_latent_{nullptr};
+  ResidualStack res_{nullptr};
+  torch::nn::Conv2d down1_{nullptr}, down2_{nullptr};
+  GridConvPlan from_latent_plan_, down1_plan_, down2_plan_;
+};
+TORCH_MODULE(FeatureDecoder);
+
+at::Tensor l2_normalize(const at::Tensor& x, int64_t dim);
+
+}  // namespace semcodec

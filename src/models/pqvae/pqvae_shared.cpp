@@ -1,0 +1,50 @@
+#include "models/pqvae/pqvae_shared.h"
+
+#include <ATen/ATen.h>
+
+#include "util/error.h"
+#include "util/fmt_shape.h"
+
+namespace semcodec {
+
+PQVAEShared::PQVAEShared(const ModelConfig& cfg) : config_(cfg) {
+  require(cfg.method == "pqvae_shared", "model.method '{}' is not pqvae_shared", cfg.method);
+  encoder = register_module("encoder", FeatureEncoder(cfg));
+  pq = register_module("pq", SharedCodebookPQ(cfg.latent_channels, cfg.d_sub, cfg.codebook_size));
+  decoder = register_module("decoder", FeatureDecoder(cfg));
+}
+
+PQVAEForward PQVAEShared::forward(const at::Tensor& x) {
+  require(x.dim() == 2 && x.size(1) == config_.embed_dim, "PQVAE-shared expects [N, {}] features, got {}",
+          config_.embed_dim, x.sizes());
+  PQVAEForward out;
+  out.latent = encoder->forward(x);
+  out.pq = pq->forward(out.latent);
+  out.reconstruction = decoder->forward(out.pq.quantized);
+  return out;
+}
+
+at::Tensor PQVAEShared::encode(const at::Tensor& x) {
+  at::NoGradGuard g;
+  require(x.dim() == 2 && x.size(1) == config_.embed_dim, "encode expects [N, {}] features, got {}",
+          config_.embed_dim, x.sizes());
+  return pq->forward(encoder->forward(x.to(pq->codebook.device(), at::kFloat))).indices;
+}
+
+at::Tensor PQVAEShared::decode(const at::Tensor& indices) {
+  at::NoGradGuard g;
+  require(indices.dim() == 2 && indices.size(1) == slots(), "decode expects [N, {}] indices, got {}", slots(),
+          indices.sizes());
+  require(indices.numel() == 0 || (indices.min().item<int64_t>() >= 0 &&
+                                   indices.max().item<int64_t>() < config_.codebook_size),
+          "decode: indices outside [0, {})", config_.codebook_size);
+  return decoder->forward(pq->lookup(indices, kLatentPositions));
+}
+
+int64_t pqvae_raw_bits(const ModelConfig& cfg) {
+  int64_t bits_per_index = 0;
+  while ((int64_t{1} << bits_per_index) < cfg.codebook_size) ++bits_per_index;
+  return kLatentPositions * (cfg.latent_channels / cfg.d_sub) * bits_per_index;
+}
+
+}  // namespace semcodec

@@ -1,0 +1,33 @@
+// The one interface every compression method implements (FAISS's Index is the
+// model): CLIP embeddings in, integer indices out, and back. The codec, the
+// sweep and the report only see this interface.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace semcodec {
+
+class Quantizer {
+ public:
+  virtual ~Quantizer() = default;
+  virtual std::string name() const = 0;
+  // [N, D] float embeddings -> [N, slots()] int64 indices.
+  virtual at::Tensor encode(const at::Tensor& x) = 0;
+  // [N, slots()] int64 indices -> [N, D] float32 reconstructions.
+  virtual at::Tensor decode(const at::Tensor& indices) = 0;
+  virtual int64_t slots() const = 0;
+  // Alphabet size of one slot: what the entropy coder needs.
+  virtual int64_t alphabet_size(int64_t slot) const = 0;
+  virtual int64_t embed_dim() const = 0;
+  // Bits per item with fixed-length codes: sum over slots of ceil(log2 K_s).
+  virtual double raw_bits() const {
+    double bits = 0;
+    for (int64_t s = 0; s < slots(); ++s) bits += std::ceil(std::log2(static_cast<double>(alphabet_size(s))));
+    return bits;
+  }
+};
+
+}  // namespace semcodec

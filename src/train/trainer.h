@@ -1,0 +1,28 @@
+// Trains PQVAE-shared from a RunConfig: Adam with a step schedule that
+// persists across epochs, per-epoch validation on the held-out classes,
+// best/last checkpoints, exact resume, JSONL metrics and codebook health.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "util/run_config.h"
+
+namespace semcodec {
+
+struct TrainOptions {
+  bool resume = false;     // continue from <output.dir>/last.safetensors
+  bool overwrite = false;  // start fresh even if the run dir has checkpoints
+  bool progress = true;    // progress bar on stderr
+  std::string config_source = "<config>";
+};
+
+struct TrainResult {
+  std::string run_dir, best_checkpoint, last_checkpoint, metrics_log;
+  nlohmann::json last_epoch;  // the metrics record of the final epoch
+  double best_top1 = -1;
+  int64_t best_epoch = -1;
+};
+
+TrainResult train_pqvae(const RunConfig& config, const TrainOptions& options);
+
+}  // namespace semcodec

@@ -1,0 +1,147 @@
+#include <ATen/ATen.h>
+
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "data/importer.h"
+#include "data/npy.h"
+#include "test_support.h"
+#include "util/error.h"
+
+using namespace semcodec;
+using semcodec::test::TempDir;
+
+namespace {
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("import .npy features, labels, names and text embeddings", "[importer]") {
+  TempDir dir("import");
+  at::manual_seed(2);
+  at::Tensor x = at::randn({30, 12}, at::kDouble) * 3;
+  write_npy(dir.file("x.npy"), x);
+  write_npy(dir.file("y.npy"), at::arange(30, at::kInt).remainder(3));
+  write_npy(dir.file("t.npy"), at::randn({3, 12}));
+  write_npy(dir.file("sizes.npy"), at::full({30, 2}, 224, at::kLong));
+  std::ofstream(dir.file("names.txt")) << "cat\ndog\nbird\n";
+  ImportOptions o;
+  o.features_path = dir.file("x.npy");
+  o.labels_path = dir.file("y.npy");
+  o.class_names_path = dir.file("names.txt");
+  o.text_embeddings_path = dir.file("t.npy");
+  o.image_sizes_path = dir.file("sizes.npy");
+  FeatureSet s = import_embeddings(o);
+  CHECK(s.size() == 30);
+  CHECK(s.dim() == 12);
+  CHECK(s.features.scalar_type() == at::kFloat);
+  CHECK((s.features.norm(2, 1) - 1).abs().max().item<float>() < 1e-5f);
+  CHECK(s.labels.scalar_type() == at::kLong);
+  CHECK(s.class_names == std::vector<std::string>{"cat", "dog", "bird"});
+  CHECK(s.class_embeddings.sizes().vec() == std::vector<int64_t>{3, 12});
+  CHECK(s.image_sizes.scalar_type() == at::kInt);
+  CHECK(s.ids[5] == "x/5");
+
+  o.normalize = false;
+  CHECK(import_embeddings(o).features.allclose(x.to(at::kFloat)));
+
+  SECTION("errors") {
+    ImportOptions b = o;
+    write_npy(dir.file("y_short.npy"), at::zeros({29}, at::kLong));
+    b.labels_path = dir.file("y_short.npy");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "29 labels"));
+    b = o;
+    write_npy(dir.file("y_big.npy"), at::full({30}, 3, at::kLong));
+    b.labels_path = dir.file("y_big.npy");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "label 3 is outside [0, 3)"));
+    b = o;
+    at::Tensor z = x.clone();
+    z[4].zero_();
+    write_npy(dir.file("z.npy"), z);
+    b.features_path = dir.file("z.npy");
+    b.normalize = true;
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "z.npy: row 4 has zero norm"));
+    b = o;
+    write_npy(dir.file("t_bad.npy"), at::randn({3, 11}));
+    b.text_embeddings_path = dir.file("t_bad.npy");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "dimension 11"));
+    b = o;
+    b.labels_path = dir.file("x.npy");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "labels must be integers"));
+  }
+}
+
+TEST_CASE("import from .npz keys; default class names", "[importer]") {
+  TempDir dir("importnpz");
+  // A stored zip made from two .npy images (what numpy.savez writes).
+  at::Tensor x = at::randn({8, 4}).to(at::kHalf);
+  at::Tensor y = at::tensor(std::vector<int64_t>{0, 1, 2, 3, 4, 0, 1, 2});
+  // Build the archive with the npy writer + a tiny stored-zip encoder.
+  auto put16 = [](std::string& s, uint32_t v) { s.push_back(char(v & 0xFF)); s.push_back(char((v >> 8) & 0xFF)); };
+  auto put32 = [&](std::string& s, uint32_t v) { put16(s, v & 0xFFFF); put16(s, v >> 16); };
+  std::string body, central;
+  int count = 0;
+  for (auto [name, data] : {std::pair<std::string, std::string>{"emb.npy", encode_npy(x)}, {"lab.npy", encode_npy(y)}}) {
+    uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    uint32_t off = static_cast<uint32_t>(body.size());
+    std::string lh("PK\x03\x04", 4);
+    put16(lh, 20); put16(lh, 0); put16(lh, 0); put16(lh, 0); put16(lh, 0);
+    put32(lh, crc); put32(lh, static_cast<uint32_t>(data.size())); put32(lh, static_cast<uint32_t>(data.size()));
+    put16(lh, static_cast<uint32_t>(name.size())); put16(lh, 0);
+    body += lh + name + data;
+    std::string ch("PK\x01\x02", 4);
+    put16(ch, 20); put16(ch, 20); put16(ch, 0); put16(ch, 0); put16(ch, 0); put16(ch, 0);
+    put32(ch, crc); put32(ch, static_cast<uint32_t>(data.size())); put32(ch, static_cast<uint32_t>(data.size()));
+    put16(ch, static_cast<uint32_t>(name.size())); put16(ch, 0); put16(ch, 0); put16(ch, 0); put16(ch, 0);
+    put32(ch, 0); put32(ch, off);
+    central += ch + name;
+    ++count;
+  }
+  std::string eocd("PK\x05\x06", 4);
+  put16(eocd, 0); put16(eocd, 0); put16(eocd, count); put16(eocd, count);
+  put32(eocd, static_cast<uint32_t>(central.size())); put32(eocd, static_cast<uint32_t>(body.size())); put16(eocd, 0);
+  std::ofstream(dir.file("a.npz"), std::ios::binary) << body << central << eocd;
+
+  ImportOptions o;
+  o.features_path = dir.file("a.npz");
+  o.features_key = "emb";
+  o.labels_path = dir.file("a.npz");
+  o.labels_key = "lab";
+  FeatureSet s = import_embeddings(o);
+  CHECK(s.size() == 8);
+  CHECK(s.num_classes() == 5);
+  CHECK(s.class_names[4] == "class_4");
+  o.features_key = "";
+  CHECK(contains(error_of([&] { import_embeddings(o); }), "holds 2 arrays"));
+  o.features_key = "nope";
+  CHECK(contains(error_of([&] { import_embeddings(o); }), "no array named 'nope'"));
+}
+
+TEST_CASE("import the real CLIP ViT-B/32 Food-101 subset", "[importer][shared]") {
+  const std::string feats = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_features.npy");
+  const std::string labels = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_labels.npy");
+  if (feats.empty() || labels.empty()) {
+    WARN("shared data folder absent; skipping");
+    return;
+  }
+  ImportOptions o;
+  o.features_path = feats;
+  o.labels_path = labels;
+  FeatureSet s = import_embeddings(o);
+  CHECK(s.size() == 2000);
+  CHECK(s.dim() == 512);
+  CHECK(s.num_classes() == 10);
+  // The source is already unit norm in float16; check the raw rows too.
+  at::Tensor raw = npy_to_tensor(read_npy(feats), true);
+  CHECK((raw.norm(2, 1) - 1).abs().max().item<float>() < 1e-3f);
+  CHECK((s.features.norm(2, 1) - 1).abs().max().item<float>() < 1e-3f);
+}

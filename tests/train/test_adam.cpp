@@ -1,0 +1,44 @@
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "train/adam.h"
+
+using namespace semcodec;
+
+// Two Adam steps on f(w) = sum(c * w), worked out by hand from the update rule
+// m = b1 m + (1-b1) g, v = b2 v + (1-b2) g^2, w -= lr * m_hat / (sqrt(v_hat) + eps),
+// with L2 weight decay g = c + wd * w.
+TEST_CASE("Adam matches the update rule computed by hand", "[train][adam]") {
+  at::Tensor w = at::tensor({1.0, -2.0}, at::kDouble).requires_grad_(true);
+  const std::vector<double> c{0.5, 3.0};
+  AdamOptions o;
+  o.lr = 0.1, o.weight_decay = 0.01;
+  Adam adam({{"w", w}}, o);
+  std::vector<double> wv{1.0, -2.0}, m{0, 0}, v{0, 0};
+  for (int t = 1; t <= 2; ++t) {
+    adam.zero_grad();
+    (w * at::tensor(c, at::kDouble)).sum().backward();
+    adam.step();
+    for (int i = 0; i < 2; ++i) {
+      double g = c[i] + 0.01 * wv[i];
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.999 * v[i] + 0.001 * g * g;
+      double mh = m[i] / (1 - std::pow(0.9, t)), vh = v[i] / (1 - std::pow(0.999, t));
+      wv[i] -= 0.1 * mh / (std::sqrt(vh) + 1e-8);
+    }
+    CHECK(w[0].item<double>() == Approx(wv[0]).epsilon(1e-12));
+    CHECK(w[1].item<double>() == Approx(wv[1]).epsilon(1e-12));
+  }
+  // State round trip, and reset of selected rows.
+  auto st = adam.state();
+  CHECK(st.at("step").item<int64_t>() == 2);
+  at::Tensor w2 = w.detach().clone().requires_grad_(true);
+  Adam other({{"w", w2}}, o);
+  other.load_state(st, "test");
+  CHECK(at::equal(other.state().at("m.w"), st.at("m.w")));
+  other.reset_rows("w", {1});
+  CHECK(other.state().at("m.w")[1].item<double>() == 0.0);
+  CHECK(other.state().at("m.w")[0].item<double>() != 0.0);
+  REQUIRE_THROWS(other.load_state({{"m.x", st.at("m.w")}}, "test"));
+}

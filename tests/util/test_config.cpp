@@ -1,0 +1,289 @@
+#include "util/config.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "test_support.h"
+#include "util/atomic_file.h"
+
+using namespace semcodec;
+using Catch::Contains;
+
+namespace {
+
+std::string write_yaml(const test::TempDir& dir, const std::string& name, const std::string& text) {
+  std::string path = dir.file(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
+RunConfig from_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return config_from_yaml_string<RunConfig>(text, "x.yaml", overrides);
+}
+
+void require_equal(const RunConfig& x, const RunConfig& y) {
+  CHECK(x.data.features == y.data.features);
+  CHECK(x.data.split.mode == y.data.split.mode);
+  CHECK(x.data.split.heldout_classes == y.data.split.heldout_classes);
+  CHECK(x.data.split.train_classes_file == y.data.split.train_classes_file);
+  CHECK(x.data.max_device_memory_gb == y.data.max_device_memory_gb);
+  CHECK(x.model.latent_channels == y.model.latent_channels);
+  CHECK(x.model.d_sub == y.model.d_sub);
+  CHECK(x.model.codebook_size == y.model.codebook_size);
+  CHECK(x.model.codebook_init == y.model.codebook_init);
+  CHECK(x.model.dead_code_restart == y.model.dead_code_restart);
+  CHECK(x.loss.alpha == y.loss.alpha);
+  CHECK(x.loss.beta == y.loss.beta);
+  CHECK(x.train.lr == y.train.lr);
+  CHECK(x.train.weight_decay == y.train.weight_decay);
+  CHECK(x.train.epochs == y.train.epochs);
+  CHECK(x.train.device == y.train.device);
+  CHECK(x.output.dir == y.output.dir);
+  // Every field, including ones added later.
+  CHECK(to_json(x) == to_json(y));
+}
+
+// Differs from the defaults in every section, with awkward values.
+RunConfig unusual_config() {
+  RunConfig c;
+  c.data.features = "data/with spaces: and #hash.h5";
+  c.data.split.mode = "files";
+  c.data.split.train_classes_file = "true";  // a string that looks like a boolean
+  c.data.split.heldout_classes_file = "123";  // ... and like a number
+  c.data.max_device_memory_gb = 0.1 + 0.2;    // not exactly representable in short decimal
+  c.model.latent_channels = 96;
+  c.model.d_sub = 24;
+  c.model.codebook_size = 16;
+  c.model.codebook_init = "sample";
+  c.model.dead_code_restart = false;
+  c.loss.alpha = 1.0 / 3.0;
+  c.loss.beta = 1e-7;
+  c.train.lr = 3e-4;
+  c.train.epochs = 7;
+  c.train.device = "cuda:1";
+  c.output.dir = "";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("config: absent keys keep their defaults", "[config]") {
+  RunConfig c = from_text("train:\n  lr: 0.01\nmodel:\n  codebook_size: 8\n");
+  RunConfig defaults;
+  CHECK(c.train.lr == 0.01);
+  CHECK(c.model.codebook_size == 8);
+  CHECK(c.train.epochs == defaults.train.epochs);
+  CHECK(c.model.d_sub == defaults.model.d_sub);
+  CHECK(c.data.split.mode == defaults.data.split.mode);
+  CHECK(c.output.dir == defaults.output.dir);
+
+  RunConfig empty = from_text("");
+  CHECK(to_json(empty) == to_json(defaults));
+  RunConfig empty_section = from_text("train:\n");
+  CHECK(to_json(empty_section) == to_json(defaults));
+}
+
+TEST_CASE("config: unknown keys are rejected with file, key path and a suggestion", "[config]") {
+  test::TempDir dir("config");
+  std::string path = write_yaml(dir, "x.yaml", "train:\n  lrr: 0.1\n");
+  REQUIRE_THROWS_AS(load_config<RunConfig>(path, {}), Error);
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {}), Contains(path + ": train.lrr: unknown key (did you mean 'lr'?)"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {}), Contains("line 2"));
+
+  REQUIRE_THROWS_WITH(from_text("model:\n  codebok_size: 8\n"),
+                      Contains("x.yaml: model.codebok_size: unknown key (did you mean 'codebook_size'?)"));
+  REQUIRE_THROWS_WITH(from_text("data:\n  split:\n    mdoe: files\n"), Contains("data.split.mdoe"));
+  REQUIRE_THROWS_WITH(from_text("modle:\n  d_sub: 8\n"), Contains("modle: unknown key (did you mean 'model'?)"));
+  // Nothing close: list what is allowed instead.
+  REQUIRE_THROWS_WITH(from_text("loss:\n  gamma_weight: 1\n"), Contains("loss.gamma_weight: unknown key (known keys here: alpha, beta)"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  lr: 0.1\n  lr: 0.2\n"), Contains("train.lr: duplicate key"));
+}
+
+TEST_CASE("config: wrong types are rejected with the key path", "[config]") {
+  REQUIRE_THROWS_WITH(from_text("train:\n  lr: fast\n"), Contains("x.yaml: train.lr: expected a number, got 'fast'"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  lr: \"0.1\"\n"), Contains("train.lr: expected a number, got the quoted string"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  epochs: 1.5\n"), Contains("train.epochs: expected an integer, got '1.5'"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  epochs: [1, 2]\n"), Contains("train.epochs: expected an integer, got a list"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  epochs:\n"), Contains("train.epochs: expected an integer, got no value"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  epochs: {a: 1}\n"), Contains("train.epochs: expected an integer, got a mapping"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  epochs: 99999999999999999999\n"), Contains("too large"));
+  REQUIRE_THROWS_WITH(from_text("train: 5\n"), Contains("x.yaml: train: expected a section"));
+  REQUIRE_THROWS_WITH(from_text("- 1\n- 2\n"), Contains("expected a section"));
+  REQUIRE_THROWS_WITH(from_text("data:\n  features: [a.h5]\n"), Contains("data.features: expected a string, got a list"));
+
+  SECTION("booleans are YAML true/false only") {
+    CHECK(from_text("model:\n  dead_code_restart: false\n").model.dead_code_restart == false);
+    CHECK(from_text("model:\n  dead_code_restart: true\n").model.dead_code_restart == true);
+    REQUIRE_THROWS_WITH(from_text("model:\n  dead_code_restart: yes\n"),
+                        Contains("model.dead_code_restart: expected true or false, got 'yes'"));
+    REQUIRE_THROWS_WITH(from_text("model:\n  dead_code_restart: 1\n"), Contains("model.dead_code_restart"));
+    REQUIRE_THROWS_WITH(from_text("model:\n  dead_code_restart: \"true\"\n"), Contains("model.dead_code_restart"));
+  }
+  SECTION("numbers in the usual YAML spellings") {
+    CHECK(from_text("train:\n  lr: 1e-4\n").train.lr == 1e-4);
+    CHECK(from_text("train:\n  lr: 2\n").train.lr == 2.0);
+    CHECK(from_text("train:\n  epochs: +12\n").train.epochs == 12);
+    // A quoted value is still a fine string.
+    CHECK(from_text("train:\n  device: \"cpu\"\n").train.device == "cpu");
+    CHECK(from_text("data:\n  features:\n").data.features == "");
+  }
+}
+
+TEST_CASE("config: out-of-range values and bad choices are rejected", "[config]") {
+  REQUIRE_THROWS_WITH(from_text("train:\n  lr: 20\n"), Contains("x.yaml: train.lr: 20 is out of range: must be in [0, 10]"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  epochs: 0\n"), Contains("train.epochs: 0 is out of range: must be in [1, 10000000]"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  seed: -1\n"), Contains("train.seed: -1 is out of range: must be >= 0"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  lr: .inf\n"), Contains("train.lr"));
+  REQUIRE_THROWS_WITH(from_text("train:\n  lr: .nan\n"), Contains("train.lr: expected a number"));
+  REQUIRE_THROWS_WITH(from_text("data:\n  split:\n    mode: file\n"),
+                      Contains("x.yaml: data.split.mode: 'file' is not one of: seed, files, all (did you mean 'files'?)"));
+  REQUIRE_THROWS_WITH(from_text("model:\n  codebook_init: random\n"),
+                      Contains("model.codebook_init: 'random' is not one of: kmeans, sample, uniform"));
+}
+
+TEST_CASE("config: --set overrides", "[config]") {
+  test::TempDir dir("config");
+  std::string path = write_yaml(dir, "x.yaml", "train:\n  lr: 0.01\n  epochs: 5\n");
+  RunConfig c = load_config<RunConfig>(
+      path, {"train.lr=0.5", "data.split.heldout_classes=50", "model.dead_code_restart=false", "data.features=a b.h5",
+             "train.epochs=6", "train.epochs=7"});
+  CHECK(c.train.lr == 0.5);
+  CHECK(c.data.split.heldout_classes == 50);
+  CHECK(c.model.dead_code_restart == false);
+  CHECK(c.data.features == "a b.h5");
+  CHECK(c.train.epochs == 7);  // the last one wins
+
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"train.lrr=0.1"}),
+                      Contains("--set train.lrr=0.1: train.lrr: unknown key (did you mean 'lr'?)"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"model.codebok_size=8"}), Contains("--set model.codebok_size=8"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"nosuch.key=1"}), Contains("--set nosuch.key=1: nosuch: unknown key"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"train.lr=abc"}), Contains("--set train.lr=abc: train.lr: expected a number"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"train.lr=20"}), Contains("--set train.lr=20: train.lr: 20 is out of range"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"train.lr"}), Contains("--set train.lr: expected key.path=value"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"train..lr=1"}), Contains("is not a dotted key path"));
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(path, {"train=1"}), Contains("--set train=1: train: expected a section"));
+  // No "(line 1)" of the --set argument in the message.
+  try {
+    load_config<RunConfig>(path, {"train.lr=abc"});
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("line") == std::string::npos);
+  }
+}
+
+TEST_CASE("config: missing files and YAML syntax errors name the file", "[config]") {
+  test::TempDir dir("config");
+  std::string missing = dir.file("nope.yaml");
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(missing, {}), Contains(missing) && Contains("not found"));
+  std::string broken = write_yaml(dir, "broken.yaml", "train:\n  lr: [0.1\n  epochs: 3\n");
+  REQUIRE_THROWS_WITH(load_config<RunConfig>(broken, {}), Contains(broken + ": YAML syntax error at line"));
+}
+
+TEST_CASE("config: YAML round trip gives back an equal config", "[config]") {
+  RunConfig original = unusual_config();
+  std::string yaml = to_yaml(original);
+  CHECK_THAT(yaml, Contains("# Adam learning rate"));
+  RunConfig back = config_from_yaml_string<RunConfig>(yaml, "resolved");
+  require_equal(original, back);
+  CHECK(config_hash(back) == config_hash(original));
+  CHECK(to_yaml(back) == yaml);
+
+  // Through a file written by write_resolved_config.
+  test::TempDir dir("config");
+  write_resolved_config(dir.path() + "/run", original);
+  std::string path = dir.path() + "/run/config.resolved.yaml";
+  REQUIRE(file_exists(path));
+  CHECK_THAT(read_file(path), Contains("config_hash: " + config_hash(original)));
+  require_equal(original, load_config<RunConfig>(path, {}));
+
+  // The defaults too.
+  require_equal(RunConfig{}, config_from_yaml_string<RunConfig>(to_yaml(RunConfig{}), "defaults"));
+}
+
+TEST_CASE("config: JSON round trip and JSON validation", "[config]") {
+  RunConfig original = unusual_config();
+  nlohmann::json j = to_json(original);
+  CHECK(j["model"]["d_sub"] == 24);
+  CHECK(j["data"]["split"]["train_classes_file"] == "true");
+  require_equal(original, from_json<RunConfig>(j, "ckpt.pt"));
+  require_equal(original, from_json<RunConfig>(nlohmann::json::parse(j.dump()), "ckpt.pt"));
+
+  nlohmann::json bad = j;
+  bad["train"]["lrr"] = 0.1;
+  REQUIRE_THROWS_WITH(from_json<RunConfig>(bad, "ckpt.pt"), Contains("ckpt.pt: train.lrr: unknown key"));
+  bad = j;
+  bad["train"]["lr"] = "0.1";
+  REQUIRE_THROWS_WITH(from_json<RunConfig>(bad, "ckpt.pt"), Contains("ckpt.pt: train.lr: expected a number"));
+  bad = j;
+  bad["train"]["epochs"] = 2.5;
+  REQUIRE_THROWS_WITH(from_json<RunConfig>(bad, "ckpt.pt"), Contains("train.epochs: expected an integer"));
+  bad = j;
+  bad["model"]["dead_code_restart"] = "false";
+  REQUIRE_THROWS_WITH(from_json<RunConfig>(bad, "ckpt.pt"), Contains("model.dead_code_restart"));
+  bad = j;
+  bad["model"]["d_sub"] = 7;
+  REQUIRE_THROWS_WITH(from_json<RunConfig>(bad, "ckpt.pt"), Contains("ckpt.pt: model.d_sub: 7 does not divide"));
+
+  // Missing keys (an older checkpoint) keep the defaults.
+  nlohmann::json partial = {{"train", {{"lr", 0.25}}}};
+  RunConfig c = from_json<RunConfig>(partial, "old.pt");
+  CHECK(c.train.lr == 0.25);
+  CHECK(c.train.epochs == RunConfig{}.train.epochs);
+}
+
+TEST_CASE("config: cross-field validation", "[config]") {
+  REQUIRE_THROWS_WITH(from_text("model:\n  d_sub: 24\n  latent_channels: 128\n"),
+                      Contains("x.yaml: model.d_sub: 24 does not divide model.latent_channels (128)"));
+  RunConfig c;
+  c.model.d_sub = 24;
+  REQUIRE_THROWS_WITH(validate(c, "cfg"), Contains("cfg: model.d_sub"));
+  CHECK_NOTHROW(from_text("model:\n  d_sub: 32\n  latent_channels: 128\n"));
+
+  REQUIRE_THROWS_WITH(from_text("data:\n  split:\n    mode: files\n    train_classes_file: t.txt\n"),
+                      Contains("x.yaml: data.split.heldout_classes_file: required when data.split.mode is 'files'"));
+  REQUIRE_THROWS_WITH(from_text("data:\n  split:\n    mode: files\n"), Contains("data.split.train_classes_file"));
+  CHECK_NOTHROW(from_text("data:\n  split:\n    mode: files\n", {"data.split.train_classes_file=t.txt",
+                                                               "data.split.heldout_classes_file=h.txt"}));
+  // An empty feature path is allowed here: the CLI may supply it.
+  CHECK(from_text("").data.features.empty());
+}
+
+TEST_CASE("config: config_hash is stable and sensitive", "[config]") {
+  RunConfig a, b;
+  CHECK(config_hash(a) == config_hash(b));
+  CHECK(config_hash(a).size() == 16);
+  b.train.lr = 0.002;
+  CHECK(config_hash(a) != config_hash(b));
+  // Known value: guards against accidental changes of the canonical form.
+  CHECK(config_detail::fnv1a64_hex("") == "cbf29ce484222325");
+  CHECK(config_detail::fnv1a64_hex("a") == "af63dc4c8601ec8c");
+}
+
+TEST_CASE("config: describe lists every key and docs/config.md is current", "[config]") {
+  std::vector<ConfigKeyDoc> docs = describe<RunConfig>();
+  REQUIRE(docs.size() == to_json(RunConfig{}).flatten().size());
+  auto find = [&](const std::string& key) {
+    for (const ConfigKeyDoc& d : docs)
+      if (d.key == key) return d;
+    FAIL("no doc for " << key);
+    return ConfigKeyDoc{};
+  };
+  ConfigKeyDoc d_sub = find("model.d_sub");
+  CHECK(d_sub.type == "int");
+  CHECK(d_sub.default_value == "16");
+  CHECK(d_sub.limits == "in [1, 65536]");
+  CHECK(find("data.split.mode").limits == "one of: seed, files, all");
+  CHECK(find("train.lr").default_value == "0.001");
+  CHECK(find("loss.alpha").default_value == "10.0");
+  CHECK(find("output.dir").default_value == "\"runs/default\"");
+  CHECK(find("model.dead_code_restart").type == "bool");
+  CHECK_THAT(format_key_docs(docs), Contains("train.lr"));
+
+  std::string doc_path = std::string(SEMCODEC_SOURCE_DIR) + "/docs/config.md";
+  REQUIRE(file_exists(doc_path));
+  std::string expected = key_docs_markdown(docs);
+  if (read_file(doc_path).find(expected) == std::string::npos) {
+    std::string fresh = std::filesystem::temp_directory_path().string() + "/semcodec-config-keys.md";
+    write_file_atomic(fresh, expected);
+    FAIL("docs/config.md is out of date: replace its key tables with " << fresh);
+  }
+}
