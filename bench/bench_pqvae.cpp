@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "data/device.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "train/adam.h"
 #include "train/pqvae_objective.h"
@@ -31,9 +32,9 @@ int main(int argc, char** argv) {
     else if (a == "--device") device = argv[i + 1];
     else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
   }
-  at::set_num_threads(threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency()));
+  configure_threads(threads);
   at::Device dev(device);
-  fmt::print("# PQVAE-shared throughput: device {}, threads {}, batch {}\n", device, at::get_num_threads(), batch);
+  fmt::print("# PQVAE-shared throughput: device {}, threads {} (OpenMP {}), batch {}\n", device, threads, at::get_num_threads(), batch);
   fmt::print("| K | d_sub | raw bits | train samples/s | infer (encode+decode) features/s |\n|---|---|---|---|---|\n");
   for (int64_t k : {4, 8}) {
     ModelConfig mc;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "data/device.h"
 #include "semcodec_version.h"
 #include "util/error.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   semcodec::cli::add_info(app);
   semcodec::cli::add_config(app);
   try {
+    semcodec::configure_threads(0);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -90,7 +90,7 @@ at::Tensor sample_subvectors(PQVAEShared& model, const at::Tensor& features, int
   std::vector<at::Tensor> parts;
   for (int64_t s = 0; s < rows; s += 4096) {
     at::Tensor x = features.index_select(0, idx.narrow(0, s, std::min<int64_t>(4096, rows - s)).to(features.device()));
-    parts.push_back(model.pq->subvectors(model.encoder->forward(x.to(dev))));
+    parts.push_back(model.pq->subvectors(model.forward(x.to(dev)).latent));
   }
   return at::cat(parts);
 }
@@ -195,6 +195,10 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     adam.load_state(ck.optimizer, result.last_checkpoint);
     st = ck.state;
   } else {
+    if (cfg.model.center_features) {
+      at::Tensor unit = train_x / train_x.norm(2, {1}, true).clamp_min(1e-12);
+      model->set_feature_mean(unit.mean(0).to(dev));
+    }
     const uint64_t seed = mix_seed(static_cast<uint64_t>(cfg.train.seed), 0xC0DE);
     if (cfg.model.codebook_init == "uniform") {
       model->pq->init_uniform(seed);

@@ -56,6 +56,7 @@ struct ModelConfig {
   int64_t latent_channels = 128;       // c
   int64_t d_sub = 16;                  // sub-vector size; c / d_sub indices per position
   int64_t codebook_size = 4;           // K
+  bool center_features = true;         // encode the direction from the training mean (see docs/architecture.md)
   std::string codebook_init = "kmeans";  // kmeans | sample | uniform (paper)
   int64_t init_samples = 20000;        // sub-vectors drawn for kmeans/sample init
   bool dead_code_restart = true;
@@ -70,6 +71,9 @@ struct ModelConfig {
     v.field("latent_channels", latent_channels, "latent channels c at each of the 25 positions", Limits::range(1, 65536));
     v.field("d_sub", d_sub, "sub-vector dimension (must divide latent_channels)", Limits::range(1, 65536));
     v.field("codebook_size", codebook_size, "shared codebook size K", Limits::range(2, 65536));
+    v.field("center_features", center_features,
+            "subtract the training-set mean direction before encoding and add it back after decoding "
+            "(false = the paper's network exactly)", {});
     v.field("codebook_init", codebook_init, "kmeans | sample (encoder outputs) | uniform (paper, collapses)",
             Limits::one_of({"kmeans", "sample", "uniform"}));
     v.field("init_samples", init_samples, "encoder sub-vectors used to initialize the codebook", Limits::range(1, 1e8));

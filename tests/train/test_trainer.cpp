@@ -7,6 +7,7 @@
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 #include "train_fixture.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 using namespace semcodec;

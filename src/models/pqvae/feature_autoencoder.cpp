@@ -25,9 +25,11 @@ FeatureEncoderImpl::FeatureEncoderImpl(const ModelConfig& c) {
   to_latent_plan_ = conv_plan({5, 5}, 3, 1, 1);
 }
 
-at::Tensor FeatureEncoderImpl::forward(const at::Tensor& x) {
+at::Tensor FeatureEncoderImpl::forward(const at::Tensor& x, const at::Tensor& offset) {
   require(x.dim() == 2, "encoder expects [N, D] features, got {}", x.sizes());
-  at::Tensor h = l2_normalize(x, 1).unsqueeze(1);  // [N, 1, D]
+  at::Tensor h = l2_normalize(x, 1);
+  if (offset.defined()) h = l2_normalize(h - offset, 1);
+  h = h.unsqueeze(1);  // [N, 1, D]
   h = grid_conv(h, up1_->weight, up1_->bias, up1_plan_).relu();
   h = grid_conv(h, up2_->weight, up2_->bias, up2_plan_).relu();
   h = res_->forward(h);
@@ -45,14 +47,14 @@ FeatureDecoderImpl::FeatureDecoderImpl(const ModelConfig& c) {
   down2_plan_ = conv_plan({3, 3}, 3, 2, 0);  // 3x3 -> 1x1
 }
 
-at::Tensor FeatureDecoderImpl::forward(const at::Tensor& latent) {
+at::Tensor FeatureDecoderImpl::forward(const at::Tensor& latent, const at::Tensor& offset) {
   require(latent.dim() == 3 && latent.size(1) == kLatentPositions, "decoder expects [N, 25, c] latents, got {}",
           latent.sizes());
   at::Tensor h = grid_conv(latent, from_latent_->weight, from_latent_->bias, from_latent_plan_);
   h = res_->forward(h);
   h = grid_conv(h, down1_->weight, down1_->bias, down1_plan_).relu();
-  h = grid_conv(h, down2_->weight, down2_->bias, down2_plan_);
-  return l2_normalize(h.flatten(1), 1);
+  h = grid_conv(h, down2_->weight, down2_->bias, down2_plan_).flatten(1);
+  return l2_normalize(offset.defined() ? h + offset : h, 1);
 }
 
 }  // namespace semcodec

@@ -19,7 +19,9 @@ class FeatureEncoderImpl : public torch::nn::Module {
  public:
   explicit FeatureEncoderImpl(const ModelConfig& cfg);
   // [N, D] -> [N, 25, c], L2-normalized along channels at every position.
-  at::Tensor forward(const at::Tensor& x);
+  // `offset` [D] is subtracted from the unit-norm input and the difference
+  // re-normalized (a zero offset is the paper's network exactly).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& offset = {});
 
  private:
   torch::nn::ConvTranspose2d up1_{nullptr}, up2_{nullptr};
@@ -32,8 +34,8 @@ TORCH_MODULE(FeatureEncoder);
 class FeatureDecoderImpl : public torch::nn::Module {
  public:
   explicit FeatureDecoderImpl(const ModelConfig& cfg);
-  // [N, 25, c] -> [N, D], L2-normalized.
-  at::Tensor forward(const at::Tensor& latent);
+  // [N, 25, c] -> [N, D], L2-normalized after adding `offset` [D] (may be undefined).
+  at::Tensor forward(const at::Tensor& latent, const at::Tensor& offset = {});
 
  private:
   torch::nn::Conv2d from_latent_{nullptr};

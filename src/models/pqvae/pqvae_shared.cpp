@@ -12,15 +12,27 @@ PQVAEShared::PQVAEShared(const ModelConfig& cfg) : config_(cfg) {
   encoder = register_module("encoder", FeatureEncoder(cfg));
   pq = register_module("pq", SharedCodebookPQ(cfg.latent_channels, cfg.d_sub, cfg.codebook_size));
   decoder = register_module("decoder", FeatureDecoder(cfg));
+  feature_mean = register_buffer("feature_mean", at::zeros({cfg.embed_dim}));
 }
+
+void PQVAEShared::set_feature_mean(const at::Tensor& mean) {
+  require(mean.dim() == 1 && mean.size(0) == config_.embed_dim, "feature mean must be [{}], got {}", config_.embed_dim,
+          mean.sizes());
+  at::NoGradGuard g;
+  feature_mean.copy_(mean);
+}
+
+// Undefined when centering is off, so the paper's configuration runs the
+// network exactly as published.
+at::Tensor PQVAEShared::offset() const { return config_.center_features ? feature_mean : at::Tensor(); }
 
 PQVAEForward PQVAEShared::forward(const at::Tensor& x) {
   require(x.dim() == 2 && x.size(1) == config_.embed_dim, "PQVAE-shared expects [N, {}] features, got {}",
           config_.embed_dim, x.sizes());
   PQVAEForward out;
-  out.latent = encoder->forward(x);
+  out.latent = encoder->forward(x, offset());
   out.pq = pq->forward(out.latent);
-  out.reconstruction = decoder->forward(out.pq.quantized);
+  out.reconstruction = decoder->forward(out.pq.quantized, offset());
   return out;
 }
 
@@ -28,7 +40,7 @@ at::Tensor PQVAEShared::encode(const at::Tensor& x) {
   at::NoGradGuard g;
   require(x.dim() == 2 && x.size(1) == config_.embed_dim, "encode expects [N, {}] features, got {}",
           config_.embed_dim, x.sizes());
-  return pq->forward(encoder->forward(x.to(pq->codebook.device(), at::kFloat))).indices;
+  return pq->forward(encoder->forward(x.to(pq->codebook.device(), at::kFloat), offset())).indices;
 }
 
 at::Tensor PQVAEShared::decode(const at::Tensor& indices) {
@@ -38,7 +50,7 @@ at::Tensor PQVAEShared::decode(const at::Tensor& indices) {
   require(indices.numel() == 0 || (indices.min().item<int64_t>() >= 0 &&
                                    indices.max().item<int64_t>() < config_.codebook_size),
           "decode: indices outside [0, {})", config_.codebook_size);
-  return decoder->forward(pq->lookup(indices, kLatentPositions));
+  return decoder->forward(pq->lookup(indices, kLatentPositions), offset());
 }
 
 int64_t pqvae_raw_bits(const ModelConfig& cfg) {

@@ -32,10 +32,19 @@ class PQVAEShared : public torch::nn::Module, public Quantizer {
   int64_t embed_dim() const override { return config_.embed_dim; }
 
   const ModelConfig& config() const { return config_; }
+  // Sets the offset direction (mean of the unit-norm training features) that
+  // the encoder removes and the decoder adds back (model.center_features).
+  void set_feature_mean(const at::Tensor& mean);
 
   FeatureEncoder encoder{nullptr};
   SharedCodebookPQ pq{nullptr};
   FeatureDecoder decoder{nullptr};
+  at::Tensor feature_mean;  // [D] buffer; zero unless model.center_features
+
+ private:
+  at::Tensor offset() const;
+
+ public:
 
  private:
   ModelConfig config_;
