@@ -28,7 +28,10 @@ void Adam::step() {
   for (auto& s : slots_) {
     if (!s.param.grad().defined()) continue;
     at::Tensor g = s.param.grad();
-    if (opt_.weight_decay != 0) g = g.add(s.param, opt_.weight_decay);
+    if (opt_.weight_decay != 0) {
+      if (opt_.decoupled_weight_decay) s.param.mul_(1 - opt_.lr * opt_.weight_decay);
+      else g = g.add(s.param, opt_.weight_decay);
+    }
     s.m.mul_(opt_.beta1).add_(g, 1 - opt_.beta1);
     s.v.mul_(opt_.beta2).addcmul_(g, g, 1 - opt_.beta2);
     at::Tensor denom = (s.v / bc2).sqrt_().add_(opt_.eps);

@@ -180,6 +180,7 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
   AdamOptions ao;
   ao.lr = cfg.train.lr;
   ao.weight_decay = cfg.train.weight_decay;
+  ao.decoupled_weight_decay = cfg.train.weight_decay_mode == "decoupled";
   Adam adam(params, ao);
   TrainingState st;
 

@@ -96,6 +96,7 @@ struct TrainConfig {
   int64_t batch_size = 64;
   double lr = 1e-3;
   double weight_decay = 5e-4;
+  std::string weight_decay_mode = "decoupled";  // decoupled (AdamW) | l2 (torch.optim.Adam, the release)
   int64_t lr_step_epochs = 20;
   double lr_gamma = 0.1;
   int64_t seed = 0;
@@ -106,7 +107,10 @@ struct TrainConfig {
     v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
     v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
     v.field("lr", lr, "Adam learning rate", Limits::range(0, 10));
-    v.field("weight_decay", weight_decay, "Adam L2 weight decay", Limits::range(0, 10));
+    v.field("weight_decay", weight_decay, "Adam weight decay", Limits::range(0, 10));
+    v.field("weight_decay_mode", weight_decay_mode,
+            "decoupled (AdamW) | l2 (the release's Adam; with lr >= 1e-3 it kills the network)",
+            Limits::one_of({"decoupled", "l2"}));
     v.field("lr_step_epochs", lr_step_epochs, "decay the learning rate every this many epochs", Limits::range(1, 1e7));
     v.field("lr_gamma", lr_gamma, "learning-rate decay factor", Limits::range(0, 1));
     v.field("seed", seed, "seed of initialization, shuffling and restarts", Limits::at_least(0));

@@ -14,6 +14,7 @@ TEST_CASE("Adam matches the update rule computed by hand", "[train][adam]") {
   const std::vector<double> c{0.5, 3.0};
   AdamOptions o;
   o.lr = 0.1, o.weight_decay = 0.01;
+  o.decoupled_weight_decay = false;
   Adam adam({{"w", w}}, o);
   std::vector<double> wv{1.0, -2.0}, m{0, 0}, v{0, 0};
   for (int t = 1; t <= 2; ++t) {
@@ -41,4 +42,18 @@ TEST_CASE("Adam matches the update rule computed by hand", "[train][adam]") {
   CHECK(other.state().at("m.w")[1].item<double>() == 0.0);
   CHECK(other.state().at("m.w")[0].item<double>() != 0.0);
   REQUIRE_THROWS(other.load_state({{"m.x", st.at("m.w")}}, "test"));
+}
+
+// AdamW: the decay multiplies the weight by (1 - lr * wd) before the Adam step
+// on the bare gradient.
+TEST_CASE("decoupled weight decay matches AdamW computed by hand", "[train][adam]") {
+  at::Tensor w = at::tensor({2.0}, at::kDouble).requires_grad_(true);
+  AdamOptions o;
+  o.lr = 0.05, o.weight_decay = 0.1;
+  Adam adam({{"w", w}}, o);
+  (w * 3.0).sum().backward();
+  adam.step();
+  // m = 0.3, v = 0.009, m_hat = 3, v_hat = 9 -> step 0.05 * 3 / 3
+  const double expected = 2.0 * (1 - 0.05 * 0.1) - 0.05 * 3.0 / (3.0 + 1e-8);
+  CHECK(w.item<double>() == Approx(expected).epsilon(1e-12));
 }
