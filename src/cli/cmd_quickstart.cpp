@@ -60,7 +60,7 @@ void add_quickstart(CLI::App& app) {
       cfg.train.lr = o->lr;
       cfg.train.threads = o->threads;
       cfg.train.max_steps_per_epoch = o->steps;
-      cfg.train.lr_step_epochs = std::max<int64_t>(1, (o->epochs * 2) / 3);
+      cfg.train.lr_step_epochs = o->epochs;  // too short a run to decay the rate
       const int64_t bits = 25 * (128 / 16) * (k == 4 ? 2 : 3);
       cfg.output.dir = fmt::format("{}/pqvae-shared-{}", o->out, bits);
       fmt::print("[{}/3] training PQVAE-shared at {} bits (d_sub 16, K {}), {} epochs -> {}\n", step++, bits, k,

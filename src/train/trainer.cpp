@@ -90,7 +90,7 @@ at::Tensor sample_subvectors(PQVAEShared& model, const at::Tensor& features, int
   std::vector<at::Tensor> parts;
   for (int64_t s = 0; s < rows; s += 4096) {
     at::Tensor x = features.index_select(0, idx.narrow(0, s, std::min<int64_t>(4096, rows - s)).to(features.device()));
-    parts.push_back(model.pq->subvectors(model.forward(x.to(dev)).latent));
+    parts.push_back(model.pq->subvectors(model.forward(x.to(dev), /*bypass_quantizer=*/true).latent));
   }
   return at::cat(parts);
 }
@@ -200,14 +200,22 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
       at::Tensor unit = train_x / train_x.norm(2, {1}, true).clamp_min(1e-12);
       model->set_feature_mean(unit.mean(0).to(dev));
     }
+  }
+  // The codebook is fitted once the encoder's outputs carry information: at
+  // the end of the quantizer warm-up (step 0 without one). It is part of every
+  // checkpoint, so a resumed run never refits it.
+  const int64_t warmup = cfg.model.codebook_init == "uniform" ? 0 : cfg.model.quantizer_warmup_steps;
+  auto fit_codebook = [&] {
     const uint64_t seed = mix_seed(static_cast<uint64_t>(cfg.train.seed), 0xC0DE);
     if (cfg.model.codebook_init == "uniform") {
       model->pq->init_uniform(seed);
     } else {
       at::Tensor sub = sample_subvectors(*model, train_x, cfg.model.init_samples, seed, dev);
       model->pq->init_from_data(sub, cfg.model.codebook_init, seed);
+      model->pq->last_used.fill_(st.step);  // no codeword counts as dead yet
     }
-  }
+  };
+  if (!opt.resume && warmup == 0) fit_codebook();
   write_resolved_config(result.run_dir, cfg);
   JsonlLog log(result.metrics_log, /*append=*/opt.resume);
 
@@ -230,16 +238,18 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       const int64_t b = std::min(batch, n - s * batch);
       at::Tensor x = train_x.index_select(0, perm.narrow(0, s * batch, b).to(train_x.device())).to(dev);
+      if (warmup > 0 && st.step == warmup) fit_codebook();
+      const bool warming_up = st.step < warmup;
       adam.zero_grad();
-      PQVAEForward fwd = model->forward(x);
+      PQVAEForward fwd = model->forward(x, warming_up);
       PQVAELoss loss = pqvae_loss(x, fwd, cfg.loss);
       require(std::isfinite(loss.distortion) && std::isfinite(loss.codebook),
               "training diverged at epoch {} step {} (loss is not finite); lower train.lr", epoch + 1, st.step + 1);
       loss.total.backward();
       adam.step();
       ++st.step;
-      counts += at::bincount(fwd.pq.indices.reshape({-1}), {}, k);
-      if (cfg.model.dead_code_restart) {
+      if (!warming_up) counts += at::bincount(fwd.pq.indices.reshape({-1}), {}, k);
+      if (cfg.model.dead_code_restart && !warming_up) {
         auto ids = model->pq->restart_dead_codes(fwd.pq.indices, fwd.pq.subvectors, st.step,
                                                  cfg.model.dead_code_after_steps,
                                                  mix_seed(static_cast<uint64_t>(cfg.train.seed), st.step));
@@ -255,6 +265,8 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     bar.finish();
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+    // An epoch that ends inside the warm-up is still validated (and saved) quantized.
+    if (warmup > 0 && st.step <= warmup) fit_codebook();
     model->eval();
     at::Tensor recon = reconstruct(*model, val.set.features, dev);
     Accuracy acc = val.score(recon);

@@ -59,6 +59,7 @@ struct ModelConfig {
   bool center_features = true;         // encode the direction from the training mean (see docs/architecture.md)
   std::string codebook_init = "kmeans";  // kmeans | sample | uniform (paper)
   int64_t init_samples = 20000;        // sub-vectors drawn for kmeans/sample init
+  int64_t quantizer_warmup_steps = 100;  // steps trained without quantization before the codebook is initialized
   bool dead_code_restart = true;
   int64_t dead_code_after_steps = 100; // a codeword unused this many steps is re-seeded
   template <class V> void visit(V& v) {
@@ -76,6 +77,10 @@ struct ModelConfig {
             "(false = the paper's network exactly)", {});
     v.field("codebook_init", codebook_init, "kmeans | sample (encoder outputs) | uniform (paper, collapses)",
             Limits::one_of({"kmeans", "sample", "uniform"}));
+    v.field("quantizer_warmup_steps", quantizer_warmup_steps,
+            "steps trained without quantization before the codebook is fitted to the encoder outputs "
+            "(0 = initialize at step 0; the encoder's outputs barely depend on the input at initialization)",
+            Limits::range(0, 1e9));
     v.field("init_samples", init_samples, "encoder sub-vectors used to initialize the codebook", Limits::range(1, 1e8));
     v.field("dead_code_restart", dead_code_restart, "re-seed codewords that stay unused", {});
     v.field("dead_code_after_steps", dead_code_after_steps, "steps without use before a restart", Limits::range(1, 1e9));

@@ -26,12 +26,20 @@ void PQVAEShared::set_feature_mean(const at::Tensor& mean) {
 // network exactly as published.
 at::Tensor PQVAEShared::offset() const { return config_.center_features ? feature_mean : at::Tensor(); }
 
-PQVAEForward PQVAEShared::forward(const at::Tensor& x) {
+PQVAEForward PQVAEShared::forward(const at::Tensor& x, bool bypass_quantizer) {
   require(x.dim() == 2 && x.size(1) == config_.embed_dim, "PQVAE-shared expects [N, {}] features, got {}",
           config_.embed_dim, x.sizes());
   PQVAEForward out;
   out.latent = encoder->forward(x, offset());
-  out.pq = pq->forward(out.latent);
+  if (bypass_quantizer) {
+    out.pq.quantized = out.latent;
+    out.pq.indices = at::empty({x.size(0), 0}, x.options().dtype(at::kLong));
+    out.pq.codebook_loss = at::zeros({}, x.options());
+    out.pq.commitment_loss = at::zeros({}, x.options());
+    out.pq.subvectors = at::empty({0, config_.d_sub}, x.options());
+  } else {
+    out.pq = pq->forward(out.latent);
+  }
   out.reconstruction = decoder->forward(out.pq.quantized, offset());
   return out;
 }

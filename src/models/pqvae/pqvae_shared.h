@@ -21,7 +21,9 @@ class PQVAEShared : public torch::nn::Module, public Quantizer {
  public:
   explicit PQVAEShared(const ModelConfig& cfg);
 
-  PQVAEForward forward(const at::Tensor& x);
+  // bypass_quantizer: the decoder sees the encoder output itself (quantizer
+  // warm-up); indices are then empty and the VQ loss terms zero.
+  PQVAEForward forward(const at::Tensor& x, bool bypass_quantizer = false);
 
   // Quantizer
   std::string name() const override { return "pqvae_shared"; }
