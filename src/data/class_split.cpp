@@ -10,24 +10,18 @@
 
 #include "data/npy.h"
 #include "util/error.h"
+#include "util/random.h"
 
 namespace semcodec {
 
 namespace {
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 // Uniform in [0, bound) by rejection, so no modulo bias and no reliance on
 // implementation-defined distributions.
-uint64_t uniform_below(uint64_t& state, uint64_t bound) {
+uint64_t uniform_below(SplitMix64& rng, uint64_t bound) {
   const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % bound;
   uint64_t r;
-  do r = splitmix64(state);
+  do r = rng.next();
   while (r >= limit);
   return r % bound;
 }
@@ -119,9 +113,9 @@ ClassSplit split_by_seed(int64_t num_classes, int64_t num_heldout, uint64_t seed
           num_heldout);
   std::vector<int64_t> perm(static_cast<size_t>(num_classes));
   for (int64_t i = 0; i < num_classes; ++i) perm[static_cast<size_t>(i)] = i;
-  uint64_t state = seed;
+  SplitMix64 rng(seed);
   for (int64_t i = num_classes - 1; i > 0; --i) {
-    auto j = static_cast<int64_t>(uniform_below(state, static_cast<uint64_t>(i) + 1));
+    auto j = static_cast<int64_t>(uniform_below(rng, static_cast<uint64_t>(i) + 1));
     std::swap(perm[static_cast<size_t>(i)], perm[static_cast<size_t>(j)]);
   }
   ClassSplit s;
