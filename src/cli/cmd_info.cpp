@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "data/feature_store.h"
-#include "train/safetensors.h"
+#include "data/safetensors.h"
 #include "util/error.h"
 
 namespace semcodec::cli {

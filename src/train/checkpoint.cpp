@@ -5,7 +5,7 @@
 
 #include "models/pqvae/pqvae_shared.h"
 #include "semcodec_version.h"
-#include "train/safetensors.h"
+#include "data/safetensors.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "test_support.h"
-#include "train/safetensors.h"
+#include "data/safetensors.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
