@@ -41,11 +41,13 @@ die() { echo "setup.sh: error: $*" >&2; exit 1; }
 # dependency but Debian's LibTorch does its matrix products through the system
 # BLAS; with the reference BLAS they are ~25x slower.
 REQUIRED=(build-essential cmake ninja-build pkg-config libtorch-dev libopenblas0-pthread
-          libyaml-cpp-dev libhdf5-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev)
-# Optional (image decoding, plots, FAISS baselines): skipped with a warning when the
-# distribution lacks them. "a|b" installs the first of the alternatives that exists
-# (Debian ships libjpeg62-turbo-dev, Ubuntu libjpeg-turbo8-dev).
-OPTIONAL=(libturbojpeg0-dev "libjpeg62-turbo-dev|libjpeg-turbo8-dev" libpng-dev gnuplot-nox libfaiss-dev)
+          libyaml-cpp-dev libhdf5-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
+          libjpeg-dev libpng-dev)
+# libjpeg-dev pulls in libjpeg-turbo's libjpeg API (Debian: libjpeg62-turbo-dev, Ubuntu:
+# libjpeg-turbo8-dev); image decoding (src/data/image_decode.cpp) needs it and libpng.
+# Optional (plots, FAISS baselines): skipped with a warning when the
+# distribution lacks them. "a|b" installs the first of the alternatives that exists.
+OPTIONAL=(libturbojpeg0-dev gnuplot-nox libfaiss-dev)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

@@ -466,6 +466,15 @@ class Builder {
 
   int64_t rows() const { return rows_; }
 
+  std::vector<std::string> committed_ids() const {
+    require(file_.valid(), "{}: writer is closed", name_);
+    if (rows_ == 0) return {};
+    std::vector<std::string> ids = read_strings(ids_.get(), name_, "ids");
+    require(static_cast<int64_t>(ids.size()) >= rows_, "{}: 'ids' holds {} rows, expected {}", name_, ids.size(), rows_);
+    ids.resize(static_cast<size_t>(rows_));
+    return ids;
+  }
+
   void append(const at::Tensor& features, const at::Tensor& labels, const std::vector<std::string>& ids,
               const at::Tensor& image_sizes) {
     require(file_.valid(), "{}: writer is closed", name_);
@@ -858,6 +867,8 @@ FeatureWriter::~FeatureWriter() {
 }
 
 int64_t FeatureWriter::rows() const { return impl_->builder->rows(); }
+
+std::vector<std::string> FeatureWriter::ids() const { return impl_->builder->committed_ids(); }
 
 void FeatureWriter::append(const at::Tensor& features, const at::Tensor& labels, const std::vector<std::string>& ids,
                            const at::Tensor& image_sizes) {

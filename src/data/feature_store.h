@@ -82,6 +82,8 @@ class FeatureWriter {
   static std::string partial_path(const std::string& path);
 
   int64_t rows() const;
+  // The ids of the committed rows, in order (an extraction resumes after the last one).
+  std::vector<std::string> ids() const;
   // features [n, D] (any float type), labels [n] (any integer type), ids n
   // strings (may be empty: then "row_<i>"), image_sizes [n, 2] or undefined
   // (if given, give it for every block). Flushed to disk before returning.

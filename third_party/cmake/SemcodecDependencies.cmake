@@ -14,6 +14,11 @@ target_include_directories(semcodec::hdf5 INTERFACE ${HDF5_INCLUDE_DIRS})
 target_link_libraries(semcodec::hdf5 INTERFACE ${HDF5_C_LIBRARIES})
 target_compile_definitions(semcodec::hdf5 INTERFACE ${HDF5_DEFINITIONS})
 
+# Image decoding for feature extraction: libjpeg-turbo's libjpeg API (Debian
+# libjpeg62-turbo-dev) and libpng.
+find_package(JPEG REQUIRED)
+find_package(PNG REQUIRED)
+
 # LibTorch: Debian's libtorch-dev 1.13 (CPU) or the official LibTorch 2.x (CUDA).
 find_package(Torch REQUIRED)
 add_library(semcodec::torch INTERFACE IMPORTED)

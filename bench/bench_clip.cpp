@@ -1,0 +1,130 @@
+// Throughput of the native CLIP encoders with random weights in the real
+// shapes of OpenAI's ViT-B/32 and ViT-L/14@336px, next to the FLOPs per
+// image / text computed from the shapes (2 per multiply-add), so a figure can
+// be read as a fraction of the machine's peak.
+// Usage: bench_clip [--models b32,l14-336] [--device cpu|cuda] [--dtype float32|float16|bfloat16]
+//                   [--batches 8,32] [--iters N] [--text-batch N] [--threads T]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "data/device.h"
+#include "models/clip/clip_config.h"
+#include "models/clip/clip_model.h"
+
+using namespace semcodec;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
+
+// Multiply-adds x 2 of one transformer over `len` tokens of width w.
+double transformer_flops(int64_t layers, int64_t len, int64_t w) {
+  const double l = static_cast<double>(len), d = static_cast<double>(w);
+  // qkv 3, out 1, mlp 8 (w x 4w twice): 12 w^2 per token; scores and weighted sum: 2 len w.
+  return 2.0 * static_cast<double>(layers) * (12.0 * l * d * d + 2.0 * l * l * d);
+}
+
+double image_flops(const ClipConfig& c) {
+  const double patches = static_cast<double>(c.grid_size() * c.grid_size());
+  const double patch = 2.0 * patches * 3.0 * static_cast<double>(c.vision_patch_size * c.vision_patch_size * c.vision_width);
+  return patch + transformer_flops(c.vision_layers, c.image_tokens(), c.vision_width) +
+         2.0 * static_cast<double>(c.vision_width * c.embed_dim);
+}
+
+double text_flops(const ClipConfig& c, int64_t len) {
+  return transformer_flops(c.transformer_layers, len, c.transformer_width) +
+         2.0 * static_cast<double>(c.transformer_width * c.embed_dim);
+}
+
+// Random weights of the right shapes and roughly CLIP's scales.
+std::map<std::string, at::Tensor> random_weights(const ClipConfig& c) {
+  at::manual_seed(0);
+  std::map<std::string, at::Tensor> w;
+  for (const auto& [name, shape] : clip_parameter_shapes(c)) {
+    if (name.find("ln_") != std::string::npos)
+      w[name] = name.find("weight") != std::string::npos ? at::ones(shape) : at::zeros(shape);
+    else if (name == "logit_scale")
+      w[name] = at::full(shape, 4.6052);
+    else
+      w[name] = at::randn(shape) * 0.02;
+  }
+  return w;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string models = "b32,l14-336", device = "cpu", dtype_name = "float32", batches_arg;
+  int64_t iters = 3, threads = 0, text_batch = 64;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--models") models = argv[i + 1];
+    else if (a == "--device") device = argv[i + 1];
+    else if (a == "--dtype") dtype_name = argv[i + 1];
+    else if (a == "--batches") batches_arg = argv[i + 1];
+    else if (a == "--iters") iters = std::stoll(argv[i + 1]);
+    else if (a == "--text-batch") text_batch = std::stoll(argv[i + 1]);
+    else if (a == "--threads") threads = std::stoll(argv[i + 1]);
+    else {
+      fmt::print(stderr, "unknown option {}\n", a);
+      return 2;
+    }
+  }
+  const at::ScalarType dtype = dtype_name == "float16"    ? at::kHalf
+                               : dtype_name == "bfloat16" ? at::kBFloat16
+                                                          : at::kFloat;
+  configure_threads(threads);
+  const c10::Device dev = resolve_device(device);
+  fmt::print("# CLIP encoders: device {}, dtype {}, threads {} (OpenMP {}), {} timed iterations\n", dev.str(),
+             dtype_name, threads, at::get_num_threads(), iters);
+  fmt::print("| model | batch | GFLOPs/image | images/s | GFLOP/s | text len | GFLOPs/text | texts/s |\n");
+  fmt::print("|---|---|---|---|---|---|---|---|\n");
+  for (const std::string& m : split(models)) {
+    ClipConfig c;
+    if (m == "b32") c = ClipConfig::vit_b_32();
+    else if (m == "b16") c = ClipConfig::vit_b_16();
+    else if (m == "l14") c = ClipConfig::vit_l_14();
+    else if (m == "l14-336") c = ClipConfig::vit_l_14_336();
+    else {
+      fmt::print(stderr, "unknown model {} (b32, b16, l14, l14-336)\n", m);
+      return 2;
+    }
+    ClipModel model(random_weights(c), c.name() + " (random)");
+    model.to(dev, dtype);
+    std::vector<int64_t> batches;
+    for (const std::string& b : split(batches_arg)) batches.push_back(std::stoll(b));
+    if (batches.empty()) batches.push_back(dev.is_cpu() ? (c.vision_width > 768 ? 1 : 8) : 64);
+    // Text: prompts of 10 tokens ("a photo of a <class>." is 7-12), end token last.
+    const int64_t text_len = 10;
+    at::Tensor tokens = at::randint(1, 49000, {text_batch, c.context_length}, at::kLong);
+    tokens.narrow(1, text_len, c.context_length - text_len).zero_();
+    tokens.select(1, text_len - 1).fill_(49407);
+    model.encode_text(tokens).sum().item<float>();  // warm-up
+    double t0 = now();
+    for (int64_t i = 0; i < iters; ++i) model.encode_text(tokens).sum().item<float>();
+    const double text_rate = static_cast<double>(iters * text_batch) / (now() - t0);
+    for (int64_t batch : batches) {
+      const at::Tensor images = at::randn({batch, 3, c.image_resolution, c.image_resolution});
+      model.encode_image(images).sum().item<float>();  // warm-up (and synchronizes CUDA)
+      t0 = now();
+      for (int64_t i = 0; i < iters; ++i) model.encode_image(images).sum().item<float>();
+      const double rate = static_cast<double>(iters * batch) / (now() - t0);
+      fmt::print("| {} | {} | {:.1f} | {:.2f} | {:.0f} | {} | {:.3f} | {:.0f} |\n", c.name(), batch, image_flops(c) / 1e9,
+                 rate, rate * image_flops(c) / 1e9, text_len, text_flops(c, text_len) / 1e9, text_rate);
+    }
+  }
+  return 0;
+}
