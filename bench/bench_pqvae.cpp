@@ -22,6 +22,7 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 }
 
 int main(int argc, char** argv) {
+  prefer_avx512_blas(argv);
   int64_t steps = 30, batch = 64, threads = 0, infer_batch = 1024;
   std::string device = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {

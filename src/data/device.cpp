@@ -2,14 +2,24 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <malloc.h>
+#include <strings.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "util/error.h"
 
-// Present when the BLAS behind LibTorch is OpenBLAS; weak so other BLAS builds link.
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+namespace {
+// OpenBLAS entry points, when the BLAS that LibTorch loaded is OpenBLAS. Looked
+// up at run time: the executable does not link the BLAS itself (LibTorch does),
+// so a weak declaration would be bound to null at link time.
+template <class F> F* blas_symbol(const char* name) {
+  return reinterpret_cast<F*>(dlsym(RTLD_DEFAULT, name));
+}
+}  // namespace
 
 namespace semcodec {
 
@@ -29,12 +39,34 @@ void configure_threads(int64_t threads) {
   // small. OpenBLAS's pthread pool and LibTorch's OpenMP pool both busy-wait,
   // so giving both n threads oversubscribes the cores: measured on 2 cores,
   // BLAS 2 + OpenMP 1 trains 1.5x faster than 2 + 2 (bench/bench_pqvae.cpp).
-  if (openblas_set_num_threads) openblas_set_num_threads(n);
+  if (auto* set = blas_symbol<void(int)>("openblas_set_num_threads")) set(n);
   at::set_num_threads(n > 4 ? n / 2 : 1);
   // Every step allocates the same few large temporaries; without this glibc
   // maps and unmaps them each time and the page faults dominate system time.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
+void prefer_avx512_blas(char** argv) {
+#if defined(__x86_64__) && defined(__linux__)
+  // OpenBLAS picks its kernels when the library loads, from OPENBLAS_CORETYPE
+  // or CPUID. Debian's 0.3.21 does not know Sapphire Rapids and falls back to
+  // its AVX2 (Haswell) kernels, which run PQVAE-shared's GEMMs ~1.5x slower
+  // than the AVX-512 (SkylakeX) ones on the same core (bench/bench_pqvae.cpp).
+  // The choice cannot be changed after loading, so the process restarts itself
+  // once with the variable set. An explicit OPENBLAS_CORETYPE always wins.
+  auto* corename = blas_symbol<char*()>("openblas_get_corename");
+  if (!corename || std::getenv("OPENBLAS_CORETYPE") || std::getenv("SEMCODEC_BLAS_RESTARTED")) return;
+  const char* core = corename();
+  if (!core || strcasecmp(core, "haswell") != 0 || !__builtin_cpu_supports("avx512f") ||
+      !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq"))
+    return;
+  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  setenv("SEMCODEC_BLAS_RESTARTED", "1", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: carry on with the AVX2 kernels
+#else
+  (void)argv;
+#endif
 }
 
 }  // namespace semcodec

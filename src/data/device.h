@@ -11,5 +11,9 @@ namespace semcodec {
 c10::Device resolve_device(const std::string& spec);
 // 0 = every core. OpenMP in some builds starts with one thread: always set it.
 void configure_threads(int64_t threads);
+// Call first thing in main(): when OpenBLAS chose its AVX2 kernels on a CPU with
+// AVX-512 (it does not recognise recent Xeons), re-executes the program once
+// with OPENBLAS_CORETYPE=SkylakeX. No-op otherwise or when the variable is set.
+void prefer_avx512_blas(char** argv);
 
 }  // namespace semcodec
