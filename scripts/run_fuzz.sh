@@ -12,7 +12,7 @@ CXX="${CXX_FUZZ:-clang++}"
 command -v "$CXX" >/dev/null || { echo "run_fuzz.sh: $CXX not found (apt-get install -y clang libclang-rt-14-dev)" >&2; exit 2; }
 mkdir -p "$WORK/obj" "$WORK/corpus" "$WORK/seeds" "$WORK/artifacts"
 SRCS=("$ROOT"/src/codec/entropy_coder.cpp "$ROOT"/src/codec/huffman_coder.cpp "$ROOT"/src/codec/rans_coder.cpp
-      "$ROOT"/src/codec/bitstream.cpp "$ROOT"/src/util/hash.cpp)
+      "$ROOT"/src/codec/bitstream.cpp "$ROOT"/src/codec/rate.cpp "$ROOT"/src/util/hash.cpp)
 FLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -I"$ROOT/src" -I"$ROOT/tests/fuzz")
 for f in "${SRCS[@]}"; do

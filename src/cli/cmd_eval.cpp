@@ -27,6 +27,12 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--reference", o->eval.reference_features, "ncm: labelled features whose class means are the prototypes");
   cmd->add_option("--label", o->eval.label, "row label in the report");
   cmd->add_option("--device", o->eval.device, "auto | cpu | cuda[:N]")->capture_default_str();
+  cmd->add_option("--bitstream", o->eval.bitstream,
+                  "evaluate the reconstructions decoded from this stream (`compress` of --features); bits/image are "
+                  "the stream's payload bits")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--via-bitstream", o->eval.via_bitstream,
+                "compress the evaluated rows to a stream in memory and evaluate what decodes from those bytes");
   cmd->add_option("-o,--out", o->out, "results JSON (a .md table is written beside it); default <checkpoint dir>/eval.json");
   cmd->callback([o] {
     nlohmann::json r = evaluate_checkpoint(o->checkpoint, o->features, o->eval);

@@ -14,7 +14,7 @@ void add_train(CLI::App& app) {
     bool resume = false, overwrite = false, quiet = false;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("train", "train PQVAE-shared from a YAML config (keys: docs/config.md)");
+  auto* cmd = app.add_subcommand("train", "train or fit the model.method of a YAML config (keys: docs/config.md, methods: docs/baselines.md)");
   cmd->add_option("-c,--config", o->config, "YAML run config, e.g. configs/pqvae_shared_400.yaml")->required();
   cmd->add_option("--set", o->sets, "override a key, e.g. --set train.epochs=5 (repeatable)");
   cmd->add_option("--features", o->features, "shorthand for --set data.features=FILE");
@@ -32,7 +32,7 @@ void add_train(CLI::App& app) {
     opt.overwrite = o->overwrite;
     opt.progress = !o->quiet;
     opt.config_source = o->config;
-    TrainResult r = train_pqvae(cfg, opt);
+    TrainResult r = train_run(cfg, opt);
     fmt::print("best checkpoint {} (epoch {}, held-out top-1 {:.2f}%)\nlast checkpoint {}\nmetrics {}\n",
                r.best_checkpoint, r.best_epoch, 100 * r.best_top1, r.last_checkpoint, r.metrics_log);
   });

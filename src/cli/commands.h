@@ -14,5 +14,11 @@ void add_eval(CLI::App& app);
 void add_quickstart(CLI::App& app);
 void add_info(CLI::App& app);
 void add_config(CLI::App& app);
+void add_fit_entropy(CLI::App& app);
+void add_compress(CLI::App& app);
+void add_decompress(CLI::App& app);
+void add_inspect(CLI::App& app);
+void add_extract(CLI::App& app);
+void add_embed_text(CLI::App& app);
 
 }  // namespace semcodec::cli

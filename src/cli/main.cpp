@@ -10,6 +10,7 @@
 #include "util/error.h"
 
 int main(int argc, char** argv) {
+  semcodec::prefer_avx512_blas(argv);
   CLI::App app{"semcodec " SEMCODEC_VERSION
                ": compress CLIP embeddings to a few hundred bits and measure what semantics survive"};
   app.require_subcommand(1);
@@ -17,8 +18,14 @@ int main(int argc, char** argv) {
   semcodec::cli::add_quickstart(app);
   semcodec::cli::add_synth(app);
   semcodec::cli::add_import(app);
+  semcodec::cli::add_extract(app);
+  semcodec::cli::add_embed_text(app);
   semcodec::cli::add_train(app);
   semcodec::cli::add_eval(app);
+  semcodec::cli::add_fit_entropy(app);
+  semcodec::cli::add_compress(app);
+  semcodec::cli::add_decompress(app);
+  semcodec::cli::add_inspect(app);
   semcodec::cli::add_info(app);
   semcodec::cli::add_config(app);
   try {

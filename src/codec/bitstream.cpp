@@ -164,6 +164,7 @@ DecodedStream decode_stream(const uint8_t* data, size_t size, const EntropyCoder
       require(item[s] >= 0 && item[s] < coder.alphabet_size(static_cast<int64_t>(s)),
               "bitstream item {} slot {}: decoded index {} out of range", i, s, item[s]);
     out.indices.insert(out.indices.end(), item.begin(), item.end());
+    out.payload_bytes.push_back(static_cast<uint32_t>(len));
     pos += static_cast<size_t>(len);
   }
   require(pos == size, "bitstream has {} bytes of trailing garbage after its {} items", size - pos, h.items);

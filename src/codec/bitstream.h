@@ -71,6 +71,7 @@ StreamHeader read_stream_header(const uint8_t* data, size_t size);
 struct DecodedStream {
   StreamHeader header;
   std::vector<int32_t> indices;  // items x slots, item-major
+  std::vector<uint32_t> payload_bytes;  // per item: the coded payload's length (rate accounting)
 };
 // Decodes a whole stream with `coder`, which must match the stream's coder id
 // and slot count; `expected` must equal the stream's fingerprint.

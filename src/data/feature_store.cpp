@@ -725,6 +725,71 @@ void write_feature_file(const std::string& path, const FeatureSet& set, const Fe
 
 FeatureFileInfo inspect_feature_file(const std::string& path) { return open_feature_file(path).info; }
 
+void replace_class_embeddings(const std::string& path, const at::Tensor& embeddings,
+                              const std::vector<std::string>& class_names) {
+  const FeatureFileInfo info = inspect_feature_file(path);  // schema and shapes checked
+  require(embeddings.defined() && embeddings.dim() == 2 && embeddings.size(0) == info.num_classes &&
+              embeddings.size(1) == info.dim,
+          "{}: class embeddings must be [{}, {}] (the file's classes x embed_dim), got {}", path, info.num_classes,
+          info.dim, embeddings.defined() ? fmt::format("{}-d tensor with {} elements", embeddings.dim(), embeddings.numel())
+                                         : std::string("nothing"));
+  require(class_names.empty() || static_cast<int64_t>(class_names.size()) == info.num_classes,
+          "{}: {} class names given, the file has {} classes", path, class_names.size(), info.num_classes);
+  const at::Tensor e = embeddings.to(at::kCPU).to(at::kFloat).contiguous();
+  require(at::isfinite(e).all().item<bool>(), "{}: class embeddings contain NaN or Inf", path);
+
+  AtomicOutput out(path);
+  std::error_code ec;
+  std::filesystem::copy_file(path, out.temp_path(), std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) fail("{}: cannot copy it to {}: {}", path, out.temp_path(), ec.message());
+  {
+    Hid file(check(H5Fopen(out.temp_path().c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path, "cannot open a copy for writing"),
+             H5Fclose);
+    hid_t f = file.get();
+    // An existing float32 [C, D] dataset is overwritten where it is, so
+    // repeated runs do not leave dead space in the file; any other is replaced.
+    bool reuse = false;
+    if (has_link(f, "class_embeddings")) {
+      Hid ds = open_dataset(f, "class_embeddings", path);
+      Hid type(H5Dget_type(ds.get()), H5Tclose);
+      const auto dims = dataset_dims(ds.get(), path, "class_embeddings");
+      reuse = H5Tequal(type.get(), H5T_IEEE_F32LE) > 0 && dims.size() == 2 &&
+              static_cast<int64_t>(dims[0]) == info.num_classes && static_cast<int64_t>(dims[1]) == info.dim;
+      if (!reuse) check(H5Ldelete(f, "class_embeddings", H5P_DEFAULT), path, "cannot replace 'class_embeddings'", 0);
+    }
+    Hid ds;
+    if (reuse) {
+      ds = open_dataset(f, "class_embeddings", path);
+    } else {
+      Hid space = make_dataspace({static_cast<hsize_t>(e.size(0)), static_cast<hsize_t>(e.size(1))}, {}, path);
+      ds = Hid(check(H5Dcreate2(f, "class_embeddings", H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT),
+                     path, "cannot create 'class_embeddings'"),
+               H5Dclose);
+    }
+    check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, e.data_ptr()), path,
+          "cannot write 'class_embeddings'", 0);
+    ds.reset();
+    if (!class_names.empty()) {
+      if (has_link(f, "class_names")) check(H5Ldelete(f, "class_names", H5P_DEFAULT), path, "cannot replace 'class_names'", 0);
+      Hid str = make_vlen_utf8();
+      Hid space = make_dataspace({class_names.size()}, {}, path);
+      Hid names(check(H5Dcreate2(f, "class_names", str.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
+                      "cannot create 'class_names'"),
+                H5Dclose);
+      std::vector<const char*> ptrs;
+      for (const auto& s : class_names) ptrs.push_back(s.c_str());
+      check(H5Dwrite(names.get(), str.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path,
+            "cannot write 'class_names'", 0);
+    }
+    herr_t rc = H5Fclose(file.get());
+    file = Hid();
+    if (rc < 0) h5fail(path, "closing the updated copy failed");
+  }
+  inspect_feature_file(out.temp_path());  // the copy must read back as a valid feature file before it replaces the original
+  out.commit();
+}
+
 struct FeatureReader::Impl {
   OpenFile of;
   Hid features;

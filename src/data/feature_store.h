@@ -41,6 +41,15 @@ FeatureSet read_feature_file(const std::string& path);
 
 FeatureFileInfo inspect_feature_file(const std::string& path);
 
+// Stores class text embeddings [C, D] (C = the file's classes, D its
+// embed_dim; written as float32) in an existing feature file, replacing any
+// there, and with `class_names` non-empty (C of them) the class names too.
+// Everything else stays byte for byte (rows, dtype, chunking, attributes).
+// Atomic: the file is copied beside itself, changed, and renamed over the
+// original, so memory use does not grow with the number of rows.
+void replace_class_embeddings(const std::string& path, const at::Tensor& embeddings,
+                              const std::vector<std::string>& class_names = {});
+
 // Streams a feature file by row blocks. The constructor checks the schema and
 // the labels; read_rows checks every row it returns (finite, non-zero).
 class FeatureReader {

@@ -10,6 +10,8 @@
 #include "eval/evaluate.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_codec.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -28,6 +30,58 @@ std::vector<int64_t> present(const FeatureSet& set, const std::vector<int64_t>& 
   for (int64_t c : classes)
     if (c < counts.size(0) && counts[c].item<int64_t>() > 0) out.push_back(c);
   return out;
+}
+
+// Accuracy of what decodes from real bytes, at the payload rate of those bytes
+// (header and framing overhead reported beside it, not in bits_per_item).
+nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& checkpoint, const FeatureSet& set,
+                                       const FeatureSet& subset, EvalSpec spec, const CheckpointEvalOptions& opt) {
+  require(opt.bitstream.empty() || !opt.via_bitstream, "eval: give either --bitstream or --via-bitstream, not both");
+  std::unique_ptr<Codec> codec = make_codec(ck, checkpoint, opt.device);
+  at::Tensor recon;
+  uint64_t payload = 0, header = 0, framing = 0, total = 0;
+  if (opt.via_bitstream) {
+    std::vector<uint8_t> bytes = codec->encode(subset.features);
+    CodecDecoded d = codec->decode(bytes);
+    recon = d.features;
+    payload = d.rate.payload_bytes, header = d.rate.header_bytes, framing = d.rate.framing_bytes;
+    total = d.rate.total_bytes;
+    spec.rate_source = fmt::format("bitstream (in memory, {})", coder_name(codec->coder_id()));
+  } else {
+    std::string bytes = read_file(opt.bitstream);
+    CodecDecoded d;
+    try {
+      d = codec->decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    } catch (const Error& e) {
+      fail("{}: {}", opt.bitstream, e.what());
+    }
+    require(d.rate.items == set.size(),
+            "{}: the stream holds {} items but the feature file has {} rows; eval --bitstream needs the stream "
+            "`compress` made from that feature file",
+            opt.bitstream, d.rate.items, set.size());
+    // The evaluated classes' rows, in file order (as select_classes keeps them).
+    std::vector<char> keep(static_cast<size_t>(set.num_classes()), 0);
+    for (int64_t c : spec.classes) keep[static_cast<size_t>(c)] = 1;
+    at::Tensor labels = set.labels.to(at::kCPU, at::kLong).contiguous();
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < set.size(); ++i) {
+      const int64_t l = labels.data_ptr<int64_t>()[i];
+      if (l >= 0 && l < set.num_classes() && keep[static_cast<size_t>(l)]) rows.push_back(i);
+    }
+    for (int64_t i : rows) payload += d.payload_bytes[static_cast<size_t>(i)];
+    recon = d.features.index_select(0, at::tensor(rows, at::kLong));
+    header = d.rate.header_bytes, framing = d.rate.framing_bytes, total = d.rate.total_bytes;
+    spec.rate_source = opt.bitstream;
+  }
+  spec.bits_per_item = subset.size() ? 8.0 * static_cast<double>(payload) / static_cast<double>(subset.size()) : 0.0;
+  nlohmann::json r = evaluate_reconstruction(recon, subset, spec, codec->quantizer().raw_bits());
+  r["coder"] = coder_name(codec->coder_id());
+  r["table_mode"] = table_mode_name(codec->model().mode());
+  r["fingerprint"] = fingerprint_hex(codec->fingerprint());
+  r["stream_bytes"] = total;
+  r["header_bytes"] = header;
+  r["framing_bytes"] = framing;
+  return r;
 }
 }  // namespace
 
@@ -69,7 +123,11 @@ nlohmann::json evaluate_checkpoint(const std::string& checkpoint, const std::str
     spec.reference = &reference;
   }
   spec.label = opt.label.empty() ? std::filesystem::path(checkpoint).parent_path().filename().string() : opt.label;
-  nlohmann::json r = evaluate_quantizer(*model, subset, spec);
+  nlohmann::json r;
+  if (opt.via_bitstream || !opt.bitstream.empty())
+    r = evaluate_from_bitstream(ck, checkpoint, set, subset, spec, opt);
+  else
+    r = evaluate_quantizer(*model, subset, spec);
   r["checkpoint"] = checkpoint;
   r["features"] = features;
   r["class_set"] = which;

@@ -10,10 +10,14 @@
 #include "data/device.h"
 #include "data/feature_store.h"
 #include "eval/classifiers.h"
+#include "models/pqvae/pqvae_kmeans.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "train/adam.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_codec.h"
+#include "train/fit_quantizer.h"
 #include "train/pqvae_objective.h"
+#include "train/run_setup.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
 #include "util/error.h"
@@ -25,23 +29,6 @@
 namespace semcodec {
 
 namespace {
-
-ClassSplit make_split(const SplitConfig& s, int64_t num_classes, const std::string& source) {
-  ClassSplit split;
-  if (s.mode == "seed") {
-    require(s.heldout_classes < num_classes, "{}: data.split.heldout_classes = {} leaves no training class ({} classes)",
-            source, s.heldout_classes, num_classes);
-    split = split_by_seed(num_classes, s.heldout_classes, static_cast<uint64_t>(s.seed));
-  } else if (s.mode == "files") {
-    split = split_from_files(s.train_classes_file, s.heldout_classes_file, num_classes);
-  } else {  // all: train and validate on every class
-    for (int64_t c = 0; c < num_classes; ++c) split.train.push_back(c);
-    split.heldout = split.train;
-    return split;
-  }
-  validate_split(split, num_classes, source);
-  return split;
-}
 
 // PyTorch's default conv initialization (uniform with bound 1/sqrt(fan_in),
 // fan_in = size(1) * kernel area) drawn from our own generator, so a seed gives
@@ -78,24 +65,70 @@ at::Tensor permutation(int64_t n, uint64_t seed) {
   return at::tensor(p, at::kLong);
 }
 
-// Encoder sub-vectors of a random sample of training rows, enough for
-// `samples` sub-vectors and at least 4 per codeword.
-at::Tensor sample_subvectors(PQVAEShared& model, const at::Tensor& features, int64_t samples, uint64_t seed,
-                             c10::Device dev) {
+// What differs between the two auto-encoders: PQVAE-shared learns its one
+// codebook by gradient (codebook loss, Adam) and restarts dead codewords;
+// the k-means PQ baseline moves its per-sub-space codebooks by EMA.
+int64_t subvectors_per_row(PQVAEShared& m) { return m.slots(); }
+int64_t subvectors_per_row(PQVAEKMeans& m) { return m.slots() / m.pq->groups(); }
+int64_t total_codewords(PQVAEShared& m) { return m.config().codebook_size; }
+int64_t total_codewords(PQVAEKMeans& m) { return m.pq->groups() * m.config().codebook_size; }
+at::Tensor codeword_ids(PQVAEShared&, const at::Tensor& indices) { return indices.reshape({-1}); }
+at::Tensor codeword_ids(PQVAEKMeans& m, const at::Tensor& indices) { return m.pq->global_ids(indices).reshape({-1}); }
+
+// Encoder latents [rows, 25, c] of a random sample of training rows, enough
+// for `samples` sub-vectors per codebook and at least 4 per codeword.
+template <class Model>
+at::Tensor sample_latents(Model& model, const at::Tensor& features, int64_t samples, uint64_t seed, c10::Device dev) {
   at::NoGradGuard g;
-  const int64_t per_row = model.slots();
+  const int64_t per_row = subvectors_per_row(model);
   int64_t want = std::max(samples, 4 * model.config().codebook_size);
   int64_t rows = std::min<int64_t>(features.size(0), (want + per_row - 1) / per_row);
   at::Tensor idx = permutation(features.size(0), seed).narrow(0, 0, rows);
   std::vector<at::Tensor> parts;
   for (int64_t s = 0; s < rows; s += 4096) {
     at::Tensor x = features.index_select(0, idx.narrow(0, s, std::min<int64_t>(4096, rows - s)).to(features.device()));
-    parts.push_back(model.pq->subvectors(model.forward(x.to(dev), /*bypass_quantizer=*/true).latent));
+    parts.push_back(model.forward(x.to(dev), /*bypass_quantizer=*/true).latent);
   }
   return at::cat(parts);
 }
 
-at::Tensor reconstruct(PQVAEShared& model, const at::Tensor& features, c10::Device dev) {
+void fit_codebook(PQVAEShared& model, const at::Tensor& train_x, const ModelConfig& mc, uint64_t seed, int64_t step,
+                  c10::Device dev) {
+  if (mc.codebook_init == "uniform") {
+    model.pq->init_uniform(seed);
+  } else {
+    at::Tensor sub = model.pq->subvectors(sample_latents(model, train_x, mc.init_samples, seed, dev));
+    model.pq->init_from_data(sub, mc.codebook_init, seed);
+    model.pq->last_used.fill_(step);  // no codeword counts as dead yet
+  }
+}
+void fit_codebook(PQVAEKMeans& model, const at::Tensor& train_x, const ModelConfig& mc, uint64_t seed, int64_t step,
+                  c10::Device dev) {
+  if (mc.codebook_init == "uniform") {
+    model.pq->init_uniform(seed);
+  } else {
+    model.pq->init_from_latents(sample_latents(model, train_x, mc.init_samples, seed, dev), mc.codebook_init, seed);
+  }
+  model.pq->last_used.fill_(step);
+}
+
+// After the optimizer step; returns the number of re-seeded codewords.
+int64_t update_codebook(PQVAEShared& model, const PQVAEForward& fwd, const RunConfig& cfg, int64_t step, Adam& adam) {
+  if (!cfg.model.dead_code_restart) return 0;
+  auto ids = model.pq->restart_dead_codes(fwd.pq.indices, fwd.pq.subvectors, step, cfg.model.dead_code_after_steps,
+                                          mix_seed(static_cast<uint64_t>(cfg.train.seed), step));
+  adam.reset_rows("pq.codebook", ids);
+  return static_cast<int64_t>(ids.size());
+}
+int64_t update_codebook(PQVAEKMeans& model, const PQVAEForward& fwd, const RunConfig& cfg, int64_t step, Adam&) {
+  model.pq->ema_update(fwd.latent, fwd.pq.indices, cfg.model.kmeans_ema_decay, cfg.model.kmeans_ema_epsilon);
+  if (!cfg.model.dead_code_restart) return 0;
+  return model.pq->restart_dead_codes(fwd.latent, fwd.pq.indices, step, cfg.model.dead_code_after_steps,
+                                      mix_seed(static_cast<uint64_t>(cfg.train.seed), step));
+}
+
+template <class Model>
+at::Tensor reconstruct(Model& model, const at::Tensor& features, c10::Device dev) {
   at::NoGradGuard g;
   std::vector<at::Tensor> out;
   for (int64_t s = 0; s < features.size(0); s += 4096) {
@@ -105,42 +138,9 @@ at::Tensor reconstruct(PQVAEShared& model, const at::Tensor& features, c10::Devi
   return at::cat(out);
 }
 
-struct Validator {
-  FeatureSet set;
-  std::vector<int64_t> classes;
-  at::Tensor prototypes;  // text embeddings or clean class means of the held-out classes
-  std::string classifier;
-  Accuracy clean;
-
-  Validator(FeatureSet s, std::vector<int64_t> cls) : set(std::move(s)), classes(std::move(cls)) {
-    if (set.has_text()) {
-      classifier = "zero-shot";
-      prototypes = set.class_embeddings.index_select(0, at::tensor(classes, at::kLong));
-    } else {
-      classifier = "nearest-class-mean";
-      prototypes = class_means(set.features, set.labels, classes);
-    }
-    clean = score(set.features);
-  }
-  Accuracy score(const at::Tensor& features) const {
-    return prototype_accuracy(features.cpu(), set.labels, prototypes, classes);
-  }
-};
-
-nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set) {
-  return {{"features", path},
-          {"rows", set.size()},
-          {"embed_dim", set.dim()},
-          {"num_classes", set.num_classes()},
-          {"encoder_model", set.attrs.encoder_model},
-          {"dataset", set.attrs.dataset},
-          {"split", set.attrs.split},
-          {"preprocessing", set.attrs.preprocessing}};
-}
-
-}  // namespace
-
-TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
+// The training loop of both auto-encoders (PQVAEShared, PQVAEKMeans).
+template <class Model>
+TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   const std::string& src = opt.config_source;
   validate(cfg, src);
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
@@ -150,10 +150,10 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
   FeatureSet all = read_feature_file(cfg.data.features);
   require(all.dim() == cfg.model.embed_dim, "{}: features have D = {}, but model.embed_dim is {} (set in {})",
           cfg.data.features, all.dim(), cfg.model.embed_dim, src);
-  const ClassSplit split = make_split(cfg.data.split, all.num_classes(), src);
+  const ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), src);
   FeatureSet train = select_classes(all, split.train);
   require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
-  Validator val(select_classes(all, split.heldout), split.heldout);
+  HeldoutValidator val(select_classes(all, split.heldout), split.heldout);
   require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
           split.heldout.size());
 
@@ -172,7 +172,7 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     fail("{}: the run directory already holds a checkpoint; pass --resume to continue it or --overwrite to start again",
          result.run_dir);
 
-  auto model = std::make_shared<PQVAEShared>(cfg.model);
+  auto model = std::make_shared<Model>(cfg.model);
   init_weights(*model, static_cast<uint64_t>(cfg.train.seed));
   model->to(dev);
   std::vector<std::pair<std::string, at::Tensor>> params;
@@ -205,21 +205,14 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
   // the end of the quantizer warm-up (step 0 without one). It is part of every
   // checkpoint, so a resumed run never refits it.
   const int64_t warmup = cfg.model.codebook_init == "uniform" ? 0 : cfg.model.quantizer_warmup_steps;
-  auto fit_codebook = [&] {
-    const uint64_t seed = mix_seed(static_cast<uint64_t>(cfg.train.seed), 0xC0DE);
-    if (cfg.model.codebook_init == "uniform") {
-      model->pq->init_uniform(seed);
-    } else {
-      at::Tensor sub = sample_subvectors(*model, train_x, cfg.model.init_samples, seed, dev);
-      model->pq->init_from_data(sub, cfg.model.codebook_init, seed);
-      model->pq->last_used.fill_(st.step);  // no codeword counts as dead yet
-    }
+  auto refit_codebook = [&] {
+    fit_codebook(*model, train_x, cfg.model, mix_seed(static_cast<uint64_t>(cfg.train.seed), 0xC0DE), st.step, dev);
   };
-  if (!opt.resume && warmup == 0) fit_codebook();
+  if (!opt.resume && warmup == 0) refit_codebook();
   write_resolved_config(result.run_dir, cfg);
   JsonlLog log(result.metrics_log, /*append=*/opt.resume);
 
-  const int64_t n = train.size(), batch = cfg.train.batch_size, k = cfg.model.codebook_size;
+  const int64_t n = train.size(), batch = cfg.train.batch_size, k = total_codewords(*model);
   int64_t steps_per_epoch = (n + batch - 1) / batch;
   if (cfg.train.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.train.max_steps_per_epoch);
   const at::Tensor train_labels = train.labels;
@@ -227,6 +220,7 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
   for (int64_t epoch = st.epochs_done; epoch < cfg.train.epochs; ++epoch) {
     const double lr = cfg.train.lr * std::pow(cfg.train.lr_gamma, static_cast<double>(epoch / cfg.train.lr_step_epochs));
     adam.set_lr(lr);
+    const int64_t lr_warmup = cfg.train.lr_warmup_steps;
     model->train();
     const at::Tensor perm = permutation(n, mix_seed(static_cast<uint64_t>(cfg.train.seed), 1000 + epoch));
     at::Tensor counts = at::zeros({k}, at::TensorOptions().dtype(at::kLong).device(dev));
@@ -238,8 +232,10 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       const int64_t b = std::min(batch, n - s * batch);
       at::Tensor x = train_x.index_select(0, perm.narrow(0, s * batch, b).to(train_x.device())).to(dev);
-      if (warmup > 0 && st.step == warmup) fit_codebook();
+      if (warmup > 0 && st.step == warmup) refit_codebook();
       const bool warming_up = st.step < warmup;
+      if (st.step < lr_warmup) adam.set_lr(lr * static_cast<double>(st.step + 1) / static_cast<double>(lr_warmup));
+      if (st.step == lr_warmup) adam.set_lr(lr);
       adam.zero_grad();
       PQVAEForward fwd = model->forward(x, warming_up);
       PQVAELoss loss = pqvae_loss(x, fwd, cfg.loss);
@@ -248,13 +244,9 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
       loss.total.backward();
       adam.step();
       ++st.step;
-      if (!warming_up) counts += at::bincount(fwd.pq.indices.reshape({-1}), {}, k);
-      if (cfg.model.dead_code_restart && !warming_up) {
-        auto ids = model->pq->restart_dead_codes(fwd.pq.indices, fwd.pq.subvectors, st.step,
-                                                 cfg.model.dead_code_after_steps,
-                                                 mix_seed(static_cast<uint64_t>(cfg.train.seed), st.step));
-        adam.reset_rows("pq.codebook", ids);
-        restarts += static_cast<int64_t>(ids.size());
+      if (!warming_up) {
+        counts += at::bincount(codeword_ids(*model, fwd.pq.indices), {}, k);
+        restarts += update_codebook(*model, fwd, cfg, st.step, adam);
       }
       sum_loss += loss.total.item<double>() * b;
       sum_dist += loss.distortion * b, sum_cb += loss.codebook * b, sum_commit += loss.commitment * b;
@@ -266,7 +258,7 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // An epoch that ends inside the warm-up is still validated (and saved) quantized.
-    if (warmup > 0 && st.step <= warmup) fit_codebook();
+    if (warmup > 0 && st.step <= warmup) refit_codebook();
     model->eval();
     at::Tensor recon = reconstruct(*model, val.set.features, dev);
     Accuracy acc = val.score(recon);
@@ -319,9 +311,34 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
     save_checkpoint(result.last_checkpoint, ck);
     result.last_epoch = rec;
   }
+  // Trained checkpoints carry entropy-coder tables fitted on the training
+  // classes, so `compress` works on them directly (docs/bitstream.md).
+  // (The table fit builds PQVAE-shared from the checkpoint: other methods get
+  // their tables from `semcodec fit-entropy` once it builds any Quantizer.)
+  EntropyFitOptions fit;
+  fit.device = cfg.train.device;
+  fit.progress = opt.progress;
+  if (cfg.model.method == "pqvae_shared")
+    for (const std::string& path : {result.best_checkpoint, result.last_checkpoint})
+      if (file_exists(path)) fit_entropy_in_file(path, train.features, fit);
   result.best_top1 = st.best_top1;
   result.best_epoch = st.best_epoch;
   return result;
+}
+
+}  // namespace
+
+TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
+  require(cfg.model.method == "pqvae_shared", "{}: model.method is '{}', not pqvae_shared", opt.config_source,
+          cfg.model.method);
+  return train_autoencoder<PQVAEShared>(cfg, opt);
+}
+
+TrainResult train_run(const RunConfig& cfg, const TrainOptions& opt) {
+  validate_method_keys(cfg.model, opt.config_source);
+  if (cfg.model.method == "pqvae_shared") return train_autoencoder<PQVAEShared>(cfg, opt);
+  if (cfg.model.method == "vqvae_kmeans_pq") return train_autoencoder<PQVAEKMeans>(cfg, opt);
+  return fit_quantizer_run(cfg, opt);
 }
 
 }  // namespace semcodec

@@ -1,6 +1,9 @@
-// Trains PQVAE-shared from a RunConfig: Adam with a step schedule that
-// persists across epochs, per-epoch validation on the held-out classes,
-// best/last checkpoints, exact resume, JSONL metrics and codebook health.
+// Trains a compression method from a RunConfig. The auto-encoders
+// (PQVAE-shared, VQ-VAE k-means PQ): Adam with a step schedule that persists
+// across epochs, per-epoch validation on the held-out classes, best/last
+// checkpoints, exact resume, JSONL metrics and codebook health. The fitted
+// methods (learned SQ, FAISS anchors, float16/int8/int4) go through
+// fit_quantizer_run (train/fit_quantizer.h), which writes the same outputs.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -24,5 +27,8 @@ struct TrainResult {
 };
 
 TrainResult train_pqvae(const RunConfig& config, const TrainOptions& options);
+// Dispatches on model.method: pqvae_shared, vqvae_kmeans_pq (trained), or any
+// fitted method (docs/baselines.md).
+TrainResult train_run(const RunConfig& config, const TrainOptions& options);
 
 }  // namespace semcodec

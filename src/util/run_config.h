@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "util/error.h"
+
 namespace semcodec {
 
 // visit(v) calls, for every field:
@@ -62,8 +64,27 @@ struct ModelConfig {
   int64_t quantizer_warmup_steps = 100;  // steps trained without quantization before the codebook is initialized
   bool dead_code_restart = true;
   int64_t dead_code_after_steps = 100; // a codeword unused this many steps is re-seeded
+  // vqvae_kmeans_pq (docs/baselines.md): codebooks updated by EMA of assigned means.
+  double kmeans_ema_decay = 0.99;
+  double kmeans_ema_epsilon = 1e-5;    // Laplace smoothing of the EMA counts
+  bool kmeans_per_position = false;    // one codebook per (position, sub-space) instead of per sub-space
+  // learned_sq, learned_sq_per_dim.
+  int64_t sq_bits = 1;                 // b: 2^b levels per dimension
+  int64_t sq_iterations = 100;         // Lloyd-Max iterations (stops earlier when the levels settle)
+  // int8, int4.
+  std::string uniform_scale = "per_dim";  // per_dim | global: max |x| fitted on the training features
+  // faiss_pq, faiss_opq, faiss_rq.
+  int64_t faiss_bits = 0;              // bit budget M * nbits (0 = take faiss_m)
+  int64_t faiss_m = 0;                 // sub-quantizers (PQ) or stages (RQ); 0 = faiss_bits / faiss_nbits
+  int64_t faiss_nbits = 8;             // bits per sub-quantizer index
+  bool faiss_pad_dims = true;          // PQ/OPQ: pad D with zero dims to a multiple of M
+  int64_t faiss_rq_beam = 5;           // residual quantizer beam size (training and encoding)
+  int64_t faiss_train_rows = 0;        // rows used to fit FAISS (0 = all training rows)
   template <class V> void visit(V& v) {
-    v.field("method", method, "quantization method", Limits::one_of({"pqvae_shared"}));
+    v.field("method", method,
+            "compression method: the paper's network or a baseline (docs/baselines.md)",
+            Limits::one_of({"pqvae_shared", "vqvae_kmeans_pq", "learned_sq", "learned_sq_per_dim", "faiss_pq",
+                            "faiss_opq", "faiss_rq", "float16", "int8", "int4"}));
     v.field("embed_dim", embed_dim, "CLIP embedding dimension D", Limits::range(8, 65536));
     v.field("hidden_channels", hidden_channels, "channels after the first transposed conv", Limits::range(1, 65536));
     v.field("body_channels", body_channels, "channels of the residual stack", Limits::range(1, 65536));
@@ -84,8 +105,52 @@ struct ModelConfig {
     v.field("init_samples", init_samples, "encoder sub-vectors used to initialize the codebook", Limits::range(1, 1e8));
     v.field("dead_code_restart", dead_code_restart, "re-seed codewords that stay unused", {});
     v.field("dead_code_after_steps", dead_code_after_steps, "steps without use before a restart", Limits::range(1, 1e9));
+    v.field("kmeans_ema_decay", kmeans_ema_decay, "vqvae_kmeans_pq: EMA decay of the codebook statistics",
+            Limits::range(0, 0.99999));
+    v.field("kmeans_ema_epsilon", kmeans_ema_epsilon, "vqvae_kmeans_pq: Laplace smoothing of the EMA counts",
+            Limits::range(0, 1));
+    v.field("kmeans_per_position", kmeans_per_position,
+            "vqvae_kmeans_pq: one codebook per (position, sub-space) instead of one per sub-space", {});
+    v.field("sq_bits", sq_bits, "learned_sq*: bits per dimension b (2^b Lloyd-Max levels in [-0.5, 0.5])",
+            Limits::range(1, 8));
+    v.field("sq_iterations", sq_iterations, "learned_sq*: maximum Lloyd-Max iterations", Limits::range(1, 1e6));
+    v.field("uniform_scale", uniform_scale, "int8 / int4: per_dim | global max |x| (fitted on the training rows)",
+            Limits::one_of({"per_dim", "global"}));
+    v.field("faiss_bits", faiss_bits, "faiss_*: bit budget M * nbits (0 = use faiss_m)", Limits::range(0, 1e6));
+    v.field("faiss_m", faiss_m, "faiss_*: sub-quantizers (PQ, OPQ) or stages (RQ); 0 = faiss_bits / faiss_nbits",
+            Limits::range(0, 65536));
+    v.field("faiss_nbits", faiss_nbits, "faiss_*: bits per index (2^nbits centroids each)", Limits::range(1, 16));
+    v.field("faiss_pad_dims", faiss_pad_dims,
+            "faiss_pq / faiss_opq: when M does not divide D, spread D over a multiple of M dims with zeros "
+            "(false = error)", {});
+    v.field("faiss_rq_beam", faiss_rq_beam, "faiss_rq: beam size of training and encoding", Limits::range(1, 1024));
+    v.field("faiss_train_rows", faiss_train_rows, "faiss_*: training rows used to fit (0 = all)",
+            Limits::range(0, 1e12));
   }
 };
+
+// Cross-field checks of the method-specific model keys.
+inline void validate_method_keys(const ModelConfig& m, const std::string& source) {
+  const bool faiss = m.method == "faiss_pq" || m.method == "faiss_opq" || m.method == "faiss_rq";
+  if (faiss) {
+    require(m.faiss_bits > 0 || m.faiss_m > 0, "{}: model.faiss_bits: method {} needs faiss_bits or faiss_m", source,
+            m.method);
+    if (m.faiss_bits > 0)
+      require(m.faiss_bits % m.faiss_nbits == 0, "{}: model.faiss_bits: {} is not a multiple of faiss_nbits ({})",
+              source, m.faiss_bits, m.faiss_nbits);
+    if (m.faiss_bits > 0 && m.faiss_m > 0)
+      require(m.faiss_m * m.faiss_nbits == m.faiss_bits,
+              "{}: model.faiss_m: {} x faiss_nbits {} = {} bits, but faiss_bits is {}", source, m.faiss_m,
+              m.faiss_nbits, m.faiss_m * m.faiss_nbits, m.faiss_bits);
+    const int64_t sub = m.faiss_m > 0 ? m.faiss_m : m.faiss_bits / m.faiss_nbits;
+    if (m.method != "faiss_rq") {
+      require(sub <= m.embed_dim, "{}: model.faiss_m: {} sub-quantizers for D = {}", source, sub, m.embed_dim);
+      require(m.faiss_pad_dims || m.embed_dim % sub == 0,
+              "{}: model.faiss_m: {} sub-quantizers do not divide D = {} (set model.faiss_pad_dims: true to pad)",
+              source, sub, m.embed_dim);
+    }
+  }
+}
 
 struct LossConfig {
   double alpha = 10.0;  // weight of (1 - cos)
@@ -104,6 +169,7 @@ struct TrainConfig {
   std::string weight_decay_mode = "decoupled";  // decoupled (AdamW) | l2 (torch.optim.Adam, the release)
   int64_t lr_step_epochs = 20;
   double lr_gamma = 0.1;
+  int64_t lr_warmup_steps = 100;  // linear ramp: without it lr 1e-3 kills the ReLUs on real CLIP features
   int64_t seed = 0;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 0;          // CPU intra-op threads, 0 = all cores
@@ -118,6 +184,8 @@ struct TrainConfig {
             Limits::one_of({"decoupled", "l2"}));
     v.field("lr_step_epochs", lr_step_epochs, "decay the learning rate every this many epochs", Limits::range(1, 1e7));
     v.field("lr_gamma", lr_gamma, "learning-rate decay factor", Limits::range(0, 1));
+    v.field("lr_warmup_steps", lr_warmup_steps, "ramp the learning rate linearly from 0 over this many first steps",
+            Limits::range(0, 1e12));
     v.field("seed", seed, "seed of initialization, shuffling and restarts", Limits::at_least(0));
     v.field("device", device, "auto | cpu | cuda | cuda:N", {});
     v.field("threads", threads, "CPU threads (0 = all cores)", Limits::range(0, 4096));

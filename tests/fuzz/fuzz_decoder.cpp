@@ -1,5 +1,7 @@
 // libFuzzer target: feeds untrusted bytes to the bitstream reader, the packet
 // reader, every coder's payload decoder and the model deserializer.
+// Streams also go through scan_stream (the model-free layout reader), which
+// must agree with the decoder.
 // Input: byte 0 selects the path (low 2 bits) and the fixed model (bit 2):
 //   0: container stream          1: single-item packet
 //   2: bare item payload         3: [u16 LE n][n int64 LE model values][payload]
@@ -14,6 +16,7 @@
 #include "codec/bitstream.h"
 #include "codec/huffman_coder.h"
 #include "codec/rans_coder.h"
+#include "codec/rate.h"
 #include "fuzz_model.h"
 #include "util/error.h"
 
@@ -43,9 +46,27 @@ void try_payload(const EntropyCoder& c, const uint8_t* d, size_t n) {
   if (again.size() != n || (n && std::memcmp(again.data(), d, n) != 0)) die("accepted payload is not canonical");
 }
 
+// The model-free layout reader (inspect, decompress pre-check) must never
+// crash, and must agree with the full decoder on every stream that decodes.
+DecodedStream try_scan(const uint8_t* d, size_t n, bool* ok) {
+  *ok = false;
+  try {
+    DecodedStream s = scan_stream(d, n);
+    *ok = true;
+    StreamRate r = stream_rate(s, n);
+    if (r.header_bytes + r.framing_bytes + r.payload_bytes != n) die("stream_rate does not add up");
+    return s;
+  } catch (const Error&) {
+    return {};
+  }
+}
+
 void try_stream(const EntropyCoder& c, const uint8_t* d, size_t n) {
+  bool scanned = false;
+  DecodedStream layout = try_scan(d, n, &scanned);
   try {
     DecodedStream s = decode_stream(d, n, c, fuzz::fixed_fingerprint());
+    if (!scanned || layout.payload_bytes != s.payload_bytes) die("scan_stream disagrees with decode_stream");
     for (int64_t i = 0; i < s.header.items; ++i) check_range(c, s.indices.data() + i * c.slots());
     std::vector<uint8_t> again = encode_stream(c, fuzz::fixed_fingerprint(), s.indices.data(), s.header.items);
     if (again.size() != n || std::memcmp(again.data(), d, n) != 0) die("accepted stream is not canonical");

@@ -30,3 +30,23 @@ if(SEMCODEC_BUILD_TESTS)
   find_package(Catch2 REQUIRED)
 endif()
 find_package(CLI11 REQUIRED)
+
+# FAISS (optional; Debian libfaiss-dev, a static library): the PQ / OPQ /
+# residual-quantizer anchors of docs/baselines.md. Linked by plain paths, not
+# an imported target, so the installed package needs nothing extra to find.
+option(SEMCODEC_WITH_FAISS "Build the FAISS baseline quantizers when FAISS is found" ON)
+set(SEMCODEC_HAVE_FAISS OFF)
+if(SEMCODEC_WITH_FAISS)
+  find_path(FAISS_INCLUDE_DIR faiss/IndexPQ.h)
+  find_library(FAISS_LIBRARY faiss)
+  find_package(OpenMP COMPONENTS CXX QUIET)
+  find_package(BLAS QUIET)
+  find_package(LAPACK QUIET)
+  if(FAISS_INCLUDE_DIR AND FAISS_LIBRARY AND OpenMP_CXX_FOUND AND BLAS_FOUND AND LAPACK_FOUND)
+    set(SEMCODEC_HAVE_FAISS ON)
+    set(SEMCODEC_FAISS_LIBRARIES ${FAISS_LIBRARY} ${OpenMP_CXX_LIBRARIES} ${LAPACK_LIBRARIES} ${BLAS_LIBRARIES})
+    message(STATUS "semcodec: FAISS baselines enabled (${FAISS_LIBRARY})")
+  else()
+    message(STATUS "semcodec: FAISS not found: the faiss_* methods are disabled (install libfaiss-dev)")
+  endif()
+endif()

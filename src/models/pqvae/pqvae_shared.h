@@ -27,6 +27,10 @@ class PQVAEShared : public torch::nn::Module, public Quantizer {
 
   // Quantizer
   std::string name() const override { return "pqvae_shared"; }
+  // Both bases have a train(): Module's switches training mode, Quantizer's
+  // (a no-op here: the trainer fits the network) fits to data.
+  using torch::nn::Module::train;
+  using Quantizer::train;
   at::Tensor encode(const at::Tensor& x) override;
   at::Tensor decode(const at::Tensor& indices) override;
   int64_t slots() const override { return kLatentPositions * pq->subspaces(); }

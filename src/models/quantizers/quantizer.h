@@ -14,6 +14,10 @@ class Quantizer {
  public:
   virtual ~Quantizer() = default;
   virtual std::string name() const = 0;
+  // Fits codebooks or levels to [N, D] training embeddings (FAISS's
+  // Index::train). Methods trained by gradient descent (the auto-encoders)
+  // are fitted by the trainer instead and keep this no-op.
+  virtual void train(const at::Tensor& x) {}
   // [N, D] float embeddings -> [N, slots()] int64 indices.
   virtual at::Tensor encode(const at::Tensor& x) = 0;
   // [N, slots()] int64 indices -> [N, D] float32 reconstructions.

@@ -1,0 +1,111 @@
+// Per-method fit (training) time and encode / decode throughput of the
+// baselines (docs/baselines.md) on the built-in synthetic CLIP-like data:
+// 800 classes x 50 = 40,000 training rows, 10,000 held-out rows, D = 768.
+// The fitted methods are fitted once on all training rows; VQ-VAE k-means PQ
+// reports training samples/s of its optimizer steps (it trains for epochs).
+// Usage: bench_baselines [--classes C] [--threads T] [--methods a,b,...] [--rq-beam B]
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <sstream>
+#include <string>
+
+#include "data/device.h"
+#include "data/synthetic.h"
+#include "eval/classifiers.h"
+#include "models/pqvae/pqvae_kmeans.h"
+#include "models/quantizers/faiss_quantizer.h"
+#include "train/adam.h"
+#include "train/pqvae_objective.h"
+#include "train/quantizer_factory.h"
+
+using namespace semcodec;
+
+namespace {
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+ModelConfig method_config(const std::string& method, int64_t rq_beam) {
+  ModelConfig m;
+  m.method = method;
+  m.sq_bits = 1;
+  m.faiss_bits = 400;
+  m.faiss_nbits = 8;
+  m.faiss_rq_beam = rq_beam;
+  return m;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t classes = 1000, threads = 0, rq_beam = 5, kmeans_steps = 20;
+  std::string methods = "learned_sq,learned_sq_per_dim,float16,int8,int4,faiss_pq,faiss_opq,faiss_rq,vqvae_kmeans_pq";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--classes") classes = std::stoll(argv[i + 1]);
+    else if (a == "--threads") threads = std::stoll(argv[i + 1]);
+    else if (a == "--methods") methods = argv[i + 1];
+    else if (a == "--rq-beam") rq_beam = std::stoll(argv[i + 1]);
+    else if (a == "--kmeans-steps") kmeans_steps = std::stoll(argv[i + 1]);
+    else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
+  }
+  configure_threads(threads);
+  SyntheticOptions so;
+  so.num_classes = classes;
+  FeatureSet set = make_synthetic(so);
+  const int64_t n_train = set.size() * 4 / 5;  // rows are class-major: the first 80% of classes train
+  at::Tensor train = set.features.narrow(0, 0, n_train), test = set.features.narrow(0, n_train, set.size() - n_train);
+  fmt::print("# Baselines on synthetic data: {} training rows, {} test rows, D = {}, threads {}\n", train.size(0),
+             test.size(0), set.dim(), at::get_num_threads());
+  fmt::print("| method | raw bits | fit s | encode items/s | decode items/s | test cosine |\n|---|---|---|---|---|---|\n");
+  std::stringstream list(methods);
+  for (std::string method; std::getline(list, method, ',');) {
+    if (method.rfind("faiss_", 0) == 0 && !faiss_available()) {
+      fmt::print("| {} | - | built without FAISS | | | |\n", method);
+      continue;
+    }
+    if (method == "vqvae_kmeans_pq") {
+      ModelConfig mc;
+      mc.method = method;
+      auto model = std::make_shared<PQVAEKMeans>(mc);
+      model->pq->init_from_latents(model->forward(train.narrow(0, 0, 800), true).latent.detach(), "kmeans", 0);
+      std::vector<std::pair<std::string, at::Tensor>> params;
+      for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+      Adam adam(params, AdamOptions{});
+      LossConfig lc;
+      const int64_t batch = 64;
+      double t0 = now();
+      for (int64_t s = 0; s < kmeans_steps; ++s) {
+        at::Tensor x = train.narrow(0, (s * batch) % (n_train - batch), batch);
+        adam.zero_grad();
+        PQVAEForward fwd = model->forward(x);
+        pqvae_loss(x, fwd, lc).total.backward();
+        adam.step();
+        model->pq->ema_update(fwd.latent, fwd.pq.indices, mc.kmeans_ema_decay, mc.kmeans_ema_epsilon);
+      }
+      const double train_rate = kmeans_steps * batch / (now() - t0);
+      model->eval();
+      at::Tensor x = test.narrow(0, 0, 2048);
+      double t1 = now();
+      at::Tensor idx = model->encode(x);
+      double t2 = now();
+      at::Tensor rec = model->decode(idx);
+      double t3 = now();
+      fmt::print("| {} | {} | {:.0f} train samples/s | {:.0f} | {:.0f} | {:.4f} (after {} steps) |\n", method,
+                 model->raw_bits(), train_rate, x.size(0) / (t2 - t1), x.size(0) / (t3 - t2), mean_cosine(rec, x),
+                 kmeans_steps);
+      continue;
+    }
+    auto q = make_fitted_quantizer(method_config(method, rq_beam));
+    double t0 = now();
+    q->train(train);
+    double t1 = now();
+    at::Tensor idx = q->encode(test);
+    double t2 = now();
+    at::Tensor rec = q->decode(idx);
+    double t3 = now();
+    fmt::print("| {} | {} | {:.2f} | {:.0f} | {:.0f} | {:.4f} |\n", method, q->raw_bits(), t1 - t0,
+               test.size(0) / (t2 - t1), test.size(0) / (t3 - t2), mean_cosine(rec, test));
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,87 @@
+// semcodec decompress: bitstream (.scb) -> reconstructed features (.h5).
+// The stream carries only the coded items; labels, ids, class names, text
+// embeddings and image sizes come from --features (docs/bitstream.md).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "data/feature_store.h"
+#include "train/checkpoint_codec.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+namespace semcodec::cli {
+
+void add_decompress(CLI::App& app) {
+  struct Opts {
+    std::string checkpoint, stream, out, features, device = "auto";
+    int64_t batch = 4096;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("decompress", "decode a bitstream (.scb) to reconstructed features (.h5)");
+  cmd->add_option("stream", o->stream, "bitstream to decode")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", o->checkpoint, "the checkpoint the stream was made with")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-o,--out", o->out, "reconstructed feature file; default <stream without .scb>.recon.h5");
+  cmd->add_option("--features", o->features,
+                  "feature file the stream was compressed from: labels, ids, class names, text embeddings and image "
+                  "sizes are copied from it (default: none; labels 0, ids item/<row>, one class 'unknown')")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--batch", o->batch, "rows per network call")->capture_default_str()->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--device", o->device, "auto | cpu | cuda[:N]")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  cmd->callback([o] {
+    std::unique_ptr<Codec> codec = load_codec(o->checkpoint, o->device);
+    codec->set_batch_size(o->batch);
+    const std::string bytes = read_file(o->stream);
+    const uint8_t* data = reinterpret_cast<const uint8_t*>(bytes.data());
+    // Validate the whole stream (and its fingerprint) before any network work.
+    DecodedStream layout;
+    try {
+      layout = scan_stream(data, bytes.size());
+    } catch (const Error& e) {
+      fail("{}: {}", o->stream, e.what());
+    }
+    ProgressBar bar("decompress", layout.header.items, "items", !o->quiet);
+    int64_t done = 0;
+    CodecDecoded d;
+    try {
+      d = codec->decode(data, bytes.size(), [&](int64_t n) {
+        bar.advance(n - done);
+        done = n;
+      });
+    } catch (const Error& e) {
+      fail("{}: {}", o->stream, e.what());
+    }
+    bar.finish();
+    FeatureSet out;
+    const int64_t n = d.rate.items;
+    if (!o->features.empty()) {
+      FeatureSet meta = read_feature_file(o->features);
+      require(meta.size() == n, "{}: {} rows, but stream {} holds {} items; --features must be the file it was "
+              "compressed from", o->features, meta.size(), o->stream, n);
+      out = std::move(meta);
+      out.attrs.preprocessing += fmt::format(" | semcodec reconstruction ({})", fingerprint_hex(codec->fingerprint()).substr(0, 16));
+    } else {
+      out.labels = at::zeros({n}, at::kLong);
+      for (int64_t i = 0; i < n; ++i) out.ids.push_back(fmt::format("item/{}", i));
+      out.class_names = {"unknown"};
+      out.attrs.preprocessing = fmt::format("semcodec reconstruction ({})", fingerprint_hex(codec->fingerprint()).substr(0, 16));
+    }
+    out.features = d.features;
+    out.attrs.tool_version.clear();
+    const std::string path = o->out.empty()
+                                 ? std::filesystem::path(o->stream).replace_extension(".recon.h5").string()
+                                 : o->out;
+    write_feature_file(path, out);
+    fmt::print("decoded {} items ({} payload bits/item, {}) -> {}\n", n, fmt::format("{:.2f}", d.rate.payload_bits_per_item()),
+               coder_name(codec->coder_id()), path);
+  });
+}
+
+}  // namespace semcodec::cli

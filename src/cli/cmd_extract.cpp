@@ -1,0 +1,190 @@
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "cli/commands.h"
+#include "data/device.h"
+#include "data/extraction.h"
+#include "data/feature_store.h"
+#include "data/image_dataset.h"
+#include "models/clip/clip_weights.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+namespace semcodec::cli {
+
+namespace {
+
+struct ExtractOpts {
+  std::string model, dataset, root, list, classes, name, split, out, device = "auto", dtype = "float32";
+  std::string resize = "bicubic", feature_dtype = "float32";
+  int64_t batch = 64, limit = 0, stop_after_batches = -1;
+  int threads = 0;
+  bool no_resume = false, quiet = false;
+};
+
+c10::ScalarType model_dtype(const std::string& name, const c10::Device& device) {
+  if (name == "float32") return at::kFloat;
+  require(device.is_cuda(),
+          "--dtype {} needs --device cuda: the CPU build computes in float32 only (give --dtype float32)", name);
+  return name == "float16" ? at::kHalf : at::kBFloat16;
+}
+
+// The images to embed: a dataset config, an ImageFolder tree or a list file.
+void check_image_source(const ExtractOpts& o) {
+  const int sources = !o.dataset.empty() + !o.list.empty();
+  require(sources <= 1, "give one of --dataset and --list (with --root for an ImageFolder tree)");
+  require(sources == 1 || !o.root.empty(), "no images: give --dataset CONFIG, --root FOLDER (ImageFolder) or --list FILE");
+  require(o.dataset.empty() || o.classes.empty(), "--classes is for --root / --list; a dataset config names its classes");
+}
+
+ImageDataset load_images(const ExtractOpts& o) {
+  ImageDataset ds;
+  if (!o.dataset.empty()) {
+    ds = load_dataset(read_dataset_spec(o.dataset, o.root));
+  } else if (!o.list.empty()) {
+    ClassList classes;
+    if (!o.classes.empty()) classes = read_class_list_file(o.classes);
+    ImageListFormat format;
+    format.base_dir = o.root;
+    ds.records = read_image_list(o.list, classes.keys, format);
+    ds.class_keys = classes.keys;
+    ds.class_names = classes.names;
+    ds.name = std::filesystem::path(o.list).stem().string();
+    if (ds.class_names.empty()) {
+      int64_t max_label = -1;
+      for (const auto& r : ds.records) max_label = std::max(max_label, r.label);
+      for (int64_t i = 0; i <= max_label; ++i) ds.class_names.push_back("class_" + std::to_string(i));
+    }
+  } else {
+    require(std::filesystem::is_directory(o.root), "{}: no such image folder", o.root);
+    ds = scan_image_folder(o.root);
+    if (!o.classes.empty()) {
+      const ClassList classes = read_class_list_file(o.classes);
+      require(classes.names.size() == ds.class_names.size(), "{}: {} class names for the {} class folders of {}",
+              o.classes, classes.names.size(), ds.class_names.size(), o.root);
+      ds.class_names = classes.names;
+    }
+    ds.name = std::filesystem::path(o.root).lexically_normal().filename().string();
+    if (ds.name.empty()) ds.name = std::filesystem::path(o.root).lexically_normal().parent_path().filename().string();
+  }
+  if (!o.name.empty()) ds.name = o.name;
+  if (!o.split.empty()) ds.split = o.split;
+  require(!ds.records.empty(), "dataset '{}' has no images", ds.name);
+  if (o.limit > 0 && o.limit < static_cast<int64_t>(ds.records.size())) ds.records.resize(static_cast<size_t>(o.limit));
+  validate_dataset(ds);
+  return ds;
+}
+
+void run_extract(const ExtractOpts& o) {
+  require(o.batch > 0, "--batch must be positive, got {}", o.batch);
+  require(o.limit >= 0, "--limit must be >= 0, got {}", o.limit);
+  check_image_source(o);
+  const std::string out_dir = std::filesystem::path(o.out).parent_path().string();
+  require(out_dir.empty() || std::filesystem::is_directory(out_dir), "{}: the output folder {} does not exist", o.out,
+          out_dir);
+  const c10::Device device = resolve_device(o.device);
+  const c10::ScalarType dtype = model_dtype(o.dtype, device);
+
+  // Everything that can be wrong with the inputs is found before a file is created.
+  ClipModel model = load_clip(o.model);
+  const ImageDataset dataset = load_images(o);
+  model.to(device, dtype);
+
+  ExtractionOptions x;
+  x.preprocess.resolution = model.image_resolution();
+  x.preprocess.filter = parse_resample_filter(o.resize);
+  x.embed_dim = model.embed_dim();
+  x.batch_size = o.batch;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // On the CPU the model is ~50x slower than decoding, and decode threads take
+  // cores from its GEMMs; a GPU needs every core decoding to keep up.
+  x.decode_threads = o.threads > 0 ? o.threads : (device.is_cuda() ? std::min(cores, 32) : 1);
+  x.resume = !o.no_resume;
+  x.max_batches = o.stop_after_batches;
+  x.progress = !o.quiet;
+  x.attrs.encoder_model = model.config().name();
+  x.write.dtype = o.feature_dtype;
+
+  const std::string partial = FeatureWriter::partial_path(o.out);
+  if (x.resume && file_exists(partial))
+    fmt::print(stderr, "resuming {} from {}\n", o.out, partial);
+  else if (!x.resume && file_exists(partial))
+    fmt::print(stderr, "--no-resume: starting over (replacing {})\n", partial);
+  if (!o.quiet)
+    fmt::print(stderr, "extract: {} ({} on {}, {}), {} images of '{}' ({} classes), {} px {}, batch {}, decode threads {}\n",
+               o.model, model.config().name(), device.str(), o.dtype, dataset.records.size(), dataset.name,
+               dataset.class_names.size(), x.preprocess.resolution, o.resize, o.batch, x.decode_threads);
+
+  const ImageEncoder encoder = [&model](const at::Tensor& batch) {
+    return model.encode_image(batch.to(model.device(), model.dtype()));
+  };
+  const ExtractionSummary s = extract_features(dataset, o.out, encoder, x);
+
+  const int64_t skipped = static_cast<int64_t>(s.skipped.size());
+  fmt::print("{} {}: {} rows x {} dims from {} images ({} skipped{}), {} classes, model {}\n",
+             s.complete ? "wrote" : "stopped early; partial file", s.complete ? o.out : partial, s.rows,
+             model.embed_dim(), s.records, skipped, skipped > 0 ? ", listed in " + s.skipped_list : std::string(),
+             dataset.class_names.size(), model.config().name());
+  fmt::print("this run: {} images in {} ({:.1f} images/s){}\n", s.processed, format_duration(s.seconds),
+             s.images_per_second,
+             s.resumed_rows > 0 ? fmt::format(", resumed after {} rows already in the partial file", s.resumed_rows)
+                                : std::string());
+  if (!s.complete) fmt::print("rerun the same command to continue\n");
+}
+
+}  // namespace
+
+void add_extract(CLI::App& app) {
+  auto o = std::make_shared<ExtractOpts>();
+  auto* cmd = app.add_subcommand(
+      "extract",
+      "embed images with a CLIP image encoder into a feature file (resumable: rerunning the same command after an "
+      "interruption, kill -9 included, continues from <out>.partial and ends identical to an uninterrupted run)");
+  cmd->add_option("-m,--model", o->model,
+                  "CLIP weights: OpenAI .pt (ViT-B-32.pt, ...), a torch.save state dict, or safetensors (Hugging Face "
+                  "openai/clip-vit-* or OpenAI names); the variant is read off the shapes")
+      ->required();
+  cmd->add_option("--dataset", o->dataset, "dataset config, e.g. configs/datasets/imagenet_val.yaml (docs/datasets.md)");
+  cmd->add_option("--root", o->root,
+                  "image folder: alone, an ImageFolder tree (<root>/<class>/<image>); with --dataset it replaces the "
+                  "config's root; with --list the folder the list's paths are relative to");
+  cmd->add_option("--list", o->list, "list file, one 'path,label' (or 'path label') per line");
+  cmd->add_option("--classes", o->classes,
+                  "class names for --root / --list (YAML or one per line; {key, name} entries resolve key labels)");
+  cmd->add_option("--name", o->name, "dataset name stored in the file (default: the config's name or the folder name)");
+  cmd->add_option("--split", o->split, "split name stored in the file (default: the config's split, or 'all')");
+  cmd->add_option("-o,--out", o->out, "output feature file (.h5)")->required();
+  cmd->add_option("--batch", o->batch, "images per model call")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "decode + preprocess threads (default: 1 on the CPU, all cores with CUDA)");
+  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "model compute type; float16 / bfloat16 need CUDA")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
+  cmd->add_option("--resize", o->resize,
+                  "resampling of the shortest-side resize: bicubic (OpenAI's transform) or bilinear (torchvision's "
+                  "default, the paper's extraction)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bicubic", "bilinear"}));
+  cmd->add_option("--feature-dtype", o->feature_dtype, "storage type of the rows: float32 or float16")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float32", "float16"}));
+  cmd->add_option("--limit", o->limit, "embed only the first N images (a trial run; 0 = all)");
+  cmd->add_option("--stop-after-batches", o->stop_after_batches,
+                  "stop after N batches, leaving <out>.partial for a later run to continue (time-boxed jobs)");
+  cmd->add_flag("--no-resume", o->no_resume, "start over even if <out>.partial exists");
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  cmd->footer(
+      "Outputs: <out> (rows in dataset order, ids = paths relative to the root, image sizes, class names);\n"
+      "<out>.skipped.tsv lists unreadable images (index, id, path, reason), which are skipped, never fatal.\n"
+      "While running: <out>.partial and <out>.partial.json (the settings; a rerun with different ones is refused).\n"
+      "Next: semcodec embed-text --model M --bpe bpe_simple_vocab_16e6.txt.gz --features <out>  (docs/extraction.md)");
+  cmd->callback([o] { run_extract(*o); });
+}
+
+}  // namespace semcodec::cli

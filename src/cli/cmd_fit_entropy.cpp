@@ -1,0 +1,54 @@
+// semcodec fit-entropy: fit the entropy-coder tables of a checkpoint on the
+// indices of its training classes and store them in the checkpoint.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "train/checkpoint_codec.h"
+
+namespace semcodec::cli {
+
+void add_fit_entropy(CLI::App& app) {
+  struct Opts {
+    std::string checkpoint, features;
+    EntropyFitOptions fit;
+    bool quiet = false;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand(
+      "fit-entropy", "fit entropy-coder tables on the training-class indices and store them in the checkpoint");
+  cmd->add_option("--checkpoint", o->checkpoint, "checkpoint to fit and rewrite (.safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--features", o->features,
+                  "feature file whose training-class rows are counted (default: the file the checkpoint was trained on)");
+  cmd->add_option("--coder", o->fit.coder,
+                  "auto (the coder that spends fewer payload bits on the training items) | rans | huffman | raw")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "rans", "huffman", "raw"}));
+  cmd->add_option("--tables", o->fit.tables,
+                  "auto (lowest cross-validated code length) | shared | per-subspace | per-position | per-slot")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "shared", "per-subspace", "per-position", "per-slot"}));
+  cmd->add_option("--smoothing", o->fit.smoothing, "added to every symbol count (>= 1)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--device", o->fit.device, "auto | cpu | cuda[:N]")->capture_default_str();
+  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  cmd->callback([o] {
+    o->fit.progress = !o->quiet;
+    EntropyFitReport r = fit_entropy_from_features(o->checkpoint, o->features, o->fit);
+    fmt::print("fitted {} tables ({}) on {} training items, {} slots each\n", r.coder, r.table_mode, r.items, r.slots);
+    fmt::print("  {:<14} {:>16} {:>22}\n", "tables", "entropy bits", "cross-validated bits");
+    for (const auto& [mode, bits] : r.entropy_bits)
+      fmt::print("  {:<14} {:>16.2f} {:>22.2f}{}\n", mode, bits, r.heldout_bits.at(mode),
+                 mode == r.table_mode ? "  <- stored" : "");
+    fmt::print("  raw rate {:.0f} bits/item; ideal code length under the stored tables {:.2f} bits/item\n", r.raw_bits,
+               r.model_bits);
+    fmt::print("  payload bits/item on the training items: huffman {:.2f}, rans {:.2f} -> {}\n",
+               r.coder_bits.at("huffman"), r.coder_bits.at("rans"), r.coder);
+    fmt::print("fingerprint {}\nwrote {}\n", fingerprint_hex(r.fingerprint), o->checkpoint);
+  });
+}
+
+}  // namespace semcodec::cli

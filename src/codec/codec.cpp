@@ -1,0 +1,206 @@
+#include "codec/codec.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "models/pqvae/pqvae_shared.h"
+#include "util/error.h"
+#include "util/fmt_shape.h"
+#include "util/hash.h"
+
+namespace semcodec {
+
+namespace {
+
+void put_u64(Sha256& h, uint64_t v) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  h.update(b, 8);
+}
+
+// Values as little-endian bytes, whatever the host: floating tensors as
+// float32 bit patterns (tag 1), everything else as int64 (tag 2).
+void put_tensor(Sha256& h, const NamedTensor& t) {
+  require(t.value.defined(), "fingerprint: tensor '{}' is undefined", t.name);
+  put_u64(h, t.name.size());
+  h.update(t.name);
+  const bool floating = at::isFloatingType(t.value.scalar_type());
+  const uint8_t tag = floating ? 1 : 2;
+  h.update(&tag, 1);
+  put_u64(h, static_cast<uint64_t>(t.value.dim()));
+  for (int64_t d : t.value.sizes()) put_u64(h, static_cast<uint64_t>(d));
+  std::vector<uint8_t> bytes;
+  if (floating) {
+    at::Tensor v = t.value.detach().to(at::kCPU, at::kFloat).contiguous();
+    const float* p = v.data_ptr<float>();
+    bytes.resize(static_cast<size_t>(v.numel()) * 4);
+    for (int64_t i = 0; i < v.numel(); ++i) {
+      uint32_t u;
+      std::memcpy(&u, p + i, 4);
+      for (int k = 0; k < 4; ++k) bytes[static_cast<size_t>(i) * 4 + k] = static_cast<uint8_t>(u >> (8 * k));
+    }
+  } else {
+    at::Tensor v = t.value.detach().to(at::kCPU, at::kLong).contiguous();
+    const int64_t* p = v.data_ptr<int64_t>();
+    bytes.resize(static_cast<size_t>(v.numel()) * 8);
+    for (int64_t i = 0; i < v.numel(); ++i) {
+      const uint64_t u = static_cast<uint64_t>(p[i]);
+      for (int k = 0; k < 8; ++k) bytes[static_cast<size_t>(i) * 8 + k] = static_cast<uint8_t>(u >> (8 * k));
+    }
+  }
+  h.update(bytes.data(), bytes.size());
+}
+
+}  // namespace
+
+Fingerprint codec_fingerprint(const std::vector<NamedTensor>& decoder_tensors, CoderId coder,
+                              const EntropyModel& model) {
+  std::vector<const NamedTensor*> sorted;
+  for (const auto& t : decoder_tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [](const NamedTensor* a, const NamedTensor* b) { return a->name < b->name; });
+  for (size_t i = 1; i < sorted.size(); ++i)
+    require(sorted[i]->name != sorted[i - 1]->name, "fingerprint: tensor '{}' given twice", sorted[i]->name);
+  Sha256 h;
+  h.update(std::string_view("semcodec.codec.v1", 18));  // with the terminating zero
+  put_u64(h, sorted.size());
+  for (const NamedTensor* t : sorted) put_tensor(h, *t);
+  const uint8_t id = static_cast<uint8_t>(coder);
+  h.update(&id, 1);
+  std::vector<uint8_t> tables = model.to_bytes();
+  put_u64(h, tables.size());
+  h.update(tables.data(), tables.size());
+  return h.digest();
+}
+
+std::vector<NamedTensor> pqvae_decoder_tensors(PQVAEShared& model) {
+  std::vector<NamedTensor> out;
+  auto keep = [](const std::string& name) {
+    return name == "pq.codebook" || name.rfind("decoder.", 0) == 0;
+  };
+  for (const auto& p : model.named_parameters())
+    if (keep(p.key())) out.push_back({p.key(), p.value()});
+  for (const auto& b : model.named_buffers())
+    if (keep(b.key())) out.push_back({b.key(), b.value()});
+  if (model.config().center_features) out.push_back({"feature_mean", model.feature_mean});
+  return out;
+}
+
+std::vector<int32_t> indices_to_int32(const at::Tensor& indices) {
+  require(indices.dim() == 2, "indices must be [N, slots], got {}", indices.sizes());
+  at::Tensor v = indices.detach().to(at::kCPU, at::kInt).contiguous();
+  return std::vector<int32_t>(v.data_ptr<int32_t>(), v.data_ptr<int32_t>() + v.numel());
+}
+
+at::Tensor indices_to_tensor(const std::vector<int32_t>& indices, int64_t items, int64_t slots) {
+  require(static_cast<int64_t>(indices.size()) == items * slots, "{} indices for {} items x {} slots", indices.size(),
+          items, slots);
+  return at::from_blob(const_cast<int32_t*>(indices.data()), {items, slots}, at::kInt).to(at::kLong);
+}
+
+Codec::Codec(std::shared_ptr<Quantizer> quantizer, EntropyModel model, CoderId coder, Fingerprint fingerprint)
+    : quantizer_(std::move(quantizer)), model_(std::move(model)), fingerprint_(fingerprint) {
+  require(quantizer_ != nullptr, "codec: no quantizer");
+  require(!model_.empty(), "codec: the entropy model is empty (run `semcodec fit-entropy` on the checkpoint)");
+  require(model_.slots() == quantizer_->slots(), "codec: the entropy model has {} slots, the quantizer {}",
+          model_.slots(), quantizer_->slots());
+  for (int64_t s = 0; s < model_.slots(); ++s)
+    require(model_.alphabet_size(s) == quantizer_->alphabet_size(s),
+            "codec: slot {} has alphabet {} in the entropy model but {} in the quantizer", s, model_.alphabet_size(s),
+            quantizer_->alphabet_size(s));
+  coder_ = make_coder(coder, model_);
+}
+
+void Codec::set_batch_size(int64_t rows) {
+  require(rows >= 1, "codec: batch size must be >= 1, got {}", rows);
+  batch_size_ = rows;
+}
+
+at::Tensor Codec::quantize(const at::Tensor& features) const {
+  require(features.dim() == 2 && features.size(1) == quantizer_->embed_dim(), "codec: expected [N, {}] features, got {}",
+          quantizer_->embed_dim(), features.sizes());
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < features.size(0); s += batch_size_)
+    parts.push_back(quantizer_->encode(features.narrow(0, s, std::min(batch_size_, features.size(0) - s))).cpu());
+  if (parts.empty()) return at::empty({0, slots()}, at::kLong);
+  return at::cat(parts).to(at::kLong);
+}
+
+at::Tensor Codec::reconstruct(const at::Tensor& indices) const {
+  require(indices.dim() == 2 && indices.size(1) == slots(), "codec: expected [N, {}] indices, got {}", slots(),
+          indices.sizes());
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < indices.size(0); s += batch_size_)
+    parts.push_back(quantizer_->decode(indices.narrow(0, s, std::min(batch_size_, indices.size(0) - s))).cpu());
+  if (parts.empty()) return at::empty({0, quantizer_->embed_dim()}, at::kFloat);
+  return at::cat(parts).to(at::kFloat);
+}
+
+std::vector<uint8_t> Codec::encode_indices(const at::Tensor& indices) const {
+  require(indices.dim() == 2 && indices.size(1) == slots(), "codec: expected [N, {}] indices, got {}", slots(),
+          indices.sizes());
+  std::vector<int32_t> idx = indices_to_int32(indices);
+  return encode_stream(*coder_, fingerprint_, idx.data(), indices.size(0));
+}
+
+std::vector<uint8_t> Codec::encode(const at::Tensor& features, const CodecProgress& progress) const {
+  require(features.dim() == 2 && features.size(1) == quantizer_->embed_dim(), "codec: expected [N, {}] features, got {}",
+          quantizer_->embed_dim(), features.sizes());
+  StreamWriter writer(*coder_, fingerprint_);
+  const int64_t n = features.size(0);
+  for (int64_t s = 0; s < n; s += batch_size_) {
+    const int64_t b = std::min(batch_size_, n - s);
+    std::vector<int32_t> idx = indices_to_int32(quantizer_->encode(features.narrow(0, s, b)));
+    writer.add_items(idx.data(), b);
+    if (progress) progress(s + b);
+  }
+  return writer.finish();
+}
+
+DecodedStream Codec::decode_indices(const uint8_t* data, size_t size) const {
+  return decode_stream(data, size, *coder_, fingerprint_);
+}
+
+CodecDecoded Codec::decode(const uint8_t* data, size_t size, const CodecProgress& progress) const {
+  DecodedStream ds = decode_indices(data, size);
+  CodecDecoded out;
+  out.rate = stream_rate(ds, size);
+  out.payload_bytes = ds.payload_bytes;
+  const int64_t n = ds.header.items;
+  out.indices = indices_to_tensor(ds.indices, n, slots());
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < n; s += batch_size_) {
+    const int64_t b = std::min(batch_size_, n - s);
+    parts.push_back(quantizer_->decode(out.indices.narrow(0, s, b)).cpu().to(at::kFloat));
+    if (progress) progress(s + b);
+  }
+  out.features = parts.empty() ? at::empty({0, quantizer_->embed_dim()}, at::kFloat) : at::cat(parts);
+  return out;
+}
+
+std::vector<uint8_t> Codec::encode_packet(const at::Tensor& feature) const {
+  at::Tensor x = feature.dim() == 1 ? feature.unsqueeze(0) : feature;
+  require(x.dim() == 2 && x.size(0) == 1 && x.size(1) == quantizer_->embed_dim(),
+          "codec: a packet holds one feature [{}] or [1, {}], got {}", quantizer_->embed_dim(),
+          quantizer_->embed_dim(), feature.sizes());
+  std::vector<int32_t> idx = indices_to_int32(quantizer_->encode(x));
+  return semcodec::encode_packet(*coder_, fingerprint_, idx.data());
+}
+
+CodecDecoded Codec::decode_packet(const uint8_t* data, size_t size) const {
+  std::vector<int32_t> idx(static_cast<size_t>(slots()));
+  semcodec::decode_packet(data, size, *coder_, fingerprint_, idx.data());
+  CodecDecoded out;
+  out.indices = indices_to_tensor(idx, 1, slots());
+  out.features = quantizer_->decode(out.indices).cpu().to(at::kFloat);
+  out.rate.items = 1;
+  out.rate.slots = slots();
+  out.rate.total_bytes = size;
+  out.rate.header_bytes = kPacketHeader;
+  out.rate.payload_bytes = size - kPacketHeader;
+  out.payload_bytes = {static_cast<uint32_t>(size - kPacketHeader)};
+  return out;
+}
+
+}  // namespace semcodec

@@ -1,0 +1,45 @@
+// The anchors a practitioner reaches for first, from FAISS (docs/baselines.md),
+// applied directly to the L2-normalized embedding:
+//   pq  — product quantizer, M sub-quantizers of 2^nbits centroids each;
+//   opq — a learned rotation (OPQ, Ge et al. 2013) followed by PQ;
+//   rq  — residual quantizer, M stages of 2^nbits codewords, beam search.
+// Indices are the per-slot codes [N, M] (alphabet 2^nbits): raw rate M * nbits.
+// When M does not divide D (768 = 2^8 * 3 has no divisor near the Table 1
+// budgets) PQ and OPQ spread D over D' = M * ceil(D / M) dims with zeros
+// (FAISS's uniform RemapDimensionsTransform layout), i.e. uneven sub-spaces.
+//
+// State is kept as plain float tensors (PQ centroids, the OPQ matrix, RQ
+// codebooks), so checkpoints never go through FAISS's own reader.
+// FAISS is optional at build time: without it make_faiss_quantizer fails.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "models/quantizers/fitted_quantizer.h"
+
+namespace semcodec {
+
+struct FaissQuantizerOptions {
+  std::string kind = "pq";  // pq | opq | rq
+  int64_t embed_dim = 768;
+  int64_t m = 50;           // sub-quantizers (pq, opq) or stages (rq)
+  int64_t nbits = 8;
+  bool pad_dims = true;
+  int64_t rq_beam = 5;
+  int64_t train_rows = 0;   // 0 = every row given to train()
+  uint64_t seed = 1234;     // FAISS k-means seed
+};
+
+// True when this build has FAISS.
+bool faiss_available();
+std::shared_ptr<FittedQuantizer> make_faiss_quantizer(const FaissQuantizerOptions& options);
+
+// D' for PQ/OPQ, and input dim i's position in it (FAISS's uniform remap: i * D' / D).
+int64_t faiss_padded_dim(int64_t embed_dim, int64_t m, bool pad_dims);
+
+// Codes of `m` fields of `nbits` bits each, packed LSB-first into `code_size`
+// bytes per item (FAISS's PQEncoderGeneric / BitstringWriter layout).
+at::Tensor unpack_codes(const uint8_t* codes, int64_t n, int64_t code_size, int64_t m, int64_t nbits);
+std::vector<uint8_t> pack_codes(const at::Tensor& indices, int64_t code_size, int64_t nbits);
+
+}  // namespace semcodec

@@ -1,0 +1,77 @@
+// Product quantization with a separate codebook per sub-space, learned
+// k-means style: the quantizer of the VQ-VAE k-means PQ baseline (van den
+// Oord et al. 2017 with EMA codebooks; Wu & Flierl 2019 product codebooks).
+//
+// Each c-dim latent vector at each of the P positions is cut into
+// S = c / d_sub sub-vectors; sub-space s has its own codebook [K, d_sub]
+// (kmeans_per_position: one per (position, sub-space) pair). Slot order is
+// position * S + sub-space, as in SharedCodebookPQ, so the rate is the same:
+// P * S * ceil(log2 K) bits.
+//
+// Codebooks are buffers, not parameters: after each step, ema_update() moves
+// every codeword to the exponential moving average of the sub-vectors
+// assigned to it (counts with Laplace smoothing), in place of the codebook
+// loss. The encoder still gets the commitment term and the straight-through
+// gradient.
+#pragma once
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/quantizers/shared_codebook_pq.h"
+
+namespace semcodec {
+
+class KMeansPQImpl : public torch::nn::Module {
+ public:
+  KMeansPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size, int64_t positions, bool per_position);
+
+  // Latents [N, P, c] -> quantized (straight-through), indices [N, P*S],
+  // codebook_loss 0, commitment mean((sg(q) - z)^2), subvectors [N*P*S, d_sub].
+  PQForward forward(const at::Tensor& z);
+  // Indices [N, P*S] -> codewords [N, P, c].
+  at::Tensor lookup(const at::Tensor& indices) const;
+  // Sub-vectors grouped by codebook: [G, rows, d_sub] (rows = N*P or N).
+  at::Tensor grouped(const at::Tensor& z) const;
+  // Indices [N, P*S] -> codebook-global ids g * K + k, [N, P*S].
+  at::Tensor global_ids(const at::Tensor& indices) const;
+
+  void init_uniform(uint64_t seed);
+  // "kmeans" (k-means++ then Lloyd, per codebook) or "sample" on latents [N, P, c].
+  void init_from_latents(const at::Tensor& z, const std::string& method, uint64_t seed);
+
+  // One EMA step from latents [N, P, c] and their indices [N, P*S]:
+  //   count <- decay * count + (1 - decay) * n_k
+  //   sum   <- decay * sum   + (1 - decay) * (sum of sub-vectors assigned to k)
+  //   codeword_k <- sum_k / ((count_k + eps) / (n + K eps) * n),  n = sum_k count_k (per codebook)
+  void ema_update(const at::Tensor& z, const at::Tensor& indices, double decay, double epsilon);
+
+  // Codewords of any codebook unused for more than `after_steps` are
+  // re-seeded from random sub-vectors of the same codebook in `z` (jittered);
+  // their EMA statistics restart at count 1. Returns how many were re-seeded.
+  int64_t restart_dead_codes(const at::Tensor& z, const at::Tensor& indices, int64_t step, int64_t after_steps,
+                             uint64_t seed);
+
+  int64_t groups() const { return groups_; }
+  int64_t subspaces() const { return channels_ / d_sub_; }
+  int64_t codebook_size() const { return codebook_size_; }
+  int64_t d_sub() const { return d_sub_; }
+
+  at::Tensor codebook;   // [G, K, d_sub]
+  at::Tensor ema_count;  // [G, K]
+  at::Tensor ema_sum;    // [G, K, d_sub]
+  at::Tensor last_used;  // [G, K] int64: last step a codeword was chosen
+
+ private:
+  // Resets the EMA statistics to "codeword seen once".
+  void reset_ema();
+  // [G, rows] indices per codebook -> [N, P*S].
+  at::Tensor ungroup(const at::Tensor& idx, int64_t n) const;
+  int64_t channels_, d_sub_, codebook_size_, positions_, groups_;
+  bool per_position_;
+};
+TORCH_MODULE(KMeansPQ);
+
+}  // namespace semcodec

@@ -1,0 +1,222 @@
+#include "train/checkpoint_codec.h"
+
+#include <ATen/ATen.h>
+
+#include "data/device.h"
+#include "data/feature_set.h"
+#include "data/feature_store.h"
+#include "models/pqvae/pqvae_shared.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+namespace semcodec {
+
+namespace {
+constexpr const char* kTablesTensor = "tables";  // stored as "entropy.tables"
+constexpr const char* kEntropyMeta = "entropy";
+
+const TableMode kAllModes[] = {TableMode::shared, TableMode::per_subspace, TableMode::per_position,
+                               TableMode::per_slot};
+
+std::string cli_name(TableMode m) {
+  std::string s = table_mode_name(m);
+  for (char& c : s)
+    if (c == '_') c = '-';
+  return s;
+}
+
+TableMode parse_tables(const std::string& name) {
+  std::string s = name;
+  for (char& c : s)
+    if (c == '-') c = '_';
+  return parse_table_mode(s);
+}
+
+nlohmann::json entropy_meta(const Checkpoint& ckpt, const std::string& source) {
+  auto it = ckpt.extra_metadata.find(kEntropyMeta);
+  require(it != ckpt.extra_metadata.end(), "{}: entropy tables without the '{}' metadata", source, kEntropyMeta);
+  try {
+    nlohmann::json j = nlohmann::json::parse(it->second);
+    require(j.is_object(), "{}: metadata '{}' is not a JSON object", source, kEntropyMeta);
+    return j;
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: metadata '{}' is not valid JSON: {}", source, kEntropyMeta, e.what());
+  }
+}
+
+// Training indices, item-major, in batches with a progress bar.
+std::vector<int32_t> encode_all(PQVAEShared& model, const at::Tensor& features, bool progress) {
+  const int64_t n = features.size(0), batch = 4096;
+  std::vector<int32_t> out;
+  out.reserve(static_cast<size_t>(n * model.slots()));
+  ProgressBar bar("fit-entropy: encoding", n, "items", progress);
+  for (int64_t s = 0; s < n; s += batch) {
+    const int64_t b = std::min(batch, n - s);
+    std::vector<int32_t> idx = indices_to_int32(model.encode(features.narrow(0, s, b)));
+    out.insert(out.end(), idx.begin(), idx.end());
+    bar.advance(b);
+  }
+  bar.finish();
+  return out;
+}
+
+// Ideal code length of one half under tables fitted on the other half, both ways, per item.
+double cross_validated_bits(const std::vector<int32_t>& idx, int64_t items, int64_t slots, int64_t k, TableMode mode,
+                            int64_t positions, int64_t subspaces, int64_t smoothing) {
+  if (items < 2) return 0.0;
+  std::vector<int32_t> half[2];
+  for (int64_t i = 0; i < items; ++i)
+    half[i % 2].insert(half[i % 2].end(), idx.begin() + i * slots, idx.begin() + (i + 1) * slots);
+  double bits = 0;
+  for (int h = 0; h < 2; ++h) {
+    const int64_t n_fit = static_cast<int64_t>(half[h].size()) / slots;
+    const int64_t n_code = static_cast<int64_t>(half[1 - h].size()) / slots;
+    EntropyModel m = EntropyModel::fit(half[h].data(), n_fit, slots, {k}, mode, positions, subspaces, smoothing);
+    bits += model_code_bits(m, half[1 - h].data(), n_code) * static_cast<double>(n_code);
+  }
+  return bits / static_cast<double>(items);
+}
+}  // namespace
+
+nlohmann::json EntropyFitReport::to_json() const {
+  return {{"coder", coder},
+          {"table_mode", table_mode},
+          {"items", items},
+          {"slots", slots},
+          {"raw_bits", raw_bits},
+          {"model_bits", model_bits},
+          {"entropy_bits", entropy_bits},
+          {"heldout_bits", heldout_bits},
+          {"coder_bits", coder_bits},
+          {"fingerprint", fingerprint_hex(fingerprint)}};
+}
+
+bool has_entropy_tables(const Checkpoint& ckpt) { return ckpt.entropy.count(kTablesTensor) > 0; }
+
+EntropyModel checkpoint_entropy_model(const Checkpoint& ckpt, const std::string& source) {
+  auto it = ckpt.entropy.find(kTablesTensor);
+  require(it != ckpt.entropy.end(),
+          "{}: the checkpoint has no entropy-coder tables; run `semcodec fit-entropy --checkpoint {}` first", source,
+          source);
+  const at::Tensor& t = it->second;
+  require(t.scalar_type() == at::kLong && t.dim() == 1, "{}: tensor 'entropy.{}' must be 1-D int64, got {} {}",
+          source, kTablesTensor, c10::toString(t.scalar_type()), t.sizes());
+  at::Tensor c = t.cpu().contiguous();
+  try {
+    return EntropyModel::deserialize(c.data_ptr<int64_t>(), static_cast<size_t>(c.numel()));
+  } catch (const Error& e) {
+    fail("{}: tensor 'entropy.{}': {}", source, kTablesTensor, e.what());
+  }
+}
+
+CoderId checkpoint_coder(const Checkpoint& ckpt, const std::string& source) {
+  nlohmann::json j = entropy_meta(ckpt, source);
+  require(j.contains("coder") && j["coder"].is_string(), "{}: metadata 'entropy' has no coder", source);
+  return parse_coder_id(j["coder"].get<std::string>());
+}
+
+EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, const at::Tensor& train_features,
+                                        const EntropyFitOptions& opt) {
+  require(train_features.dim() == 2 && train_features.size(0) > 0 && train_features.size(1) == model.embed_dim(),
+          "fit-entropy: expected [N > 0, {}] training features, got {}", model.embed_dim(), train_features.sizes());
+  require(opt.coder == "auto" || opt.coder == "rans" || opt.coder == "huffman" || opt.coder == "raw",
+          "fit-entropy: unknown coder '{}' (auto, rans, huffman or raw)", opt.coder);
+  CoderId coder = opt.coder == "auto" ? CoderId::rans : parse_coder_id(opt.coder);
+  const int64_t slots = model.slots(), k = model.alphabet_size(0);
+  const int64_t subspaces = model.pq->subspaces(), positions = slots / subspaces;
+  model.eval();
+  std::vector<int32_t> idx = encode_all(model, train_features, opt.progress);
+  const int64_t n = train_features.size(0);
+
+  EntropyFitReport rep;
+  rep.coder = coder_name(coder);
+  rep.items = n;
+  rep.slots = slots;
+  rep.raw_bits = static_cast<double>(raw_bits_per_item(std::vector<int64_t>(static_cast<size_t>(slots), k)));
+  TableMode best = TableMode::shared;
+  double best_bits = 0;
+  for (TableMode m : kAllModes) {
+    rep.entropy_bits[cli_name(m)] = empirical_entropy_bits(idx.data(), n, slots, {k}, m, positions, subspaces);
+    const double cv = cross_validated_bits(idx, n, slots, k, m, positions, subspaces, opt.smoothing);
+    rep.heldout_bits[cli_name(m)] = cv;
+    // Strictly better only: ties keep the mode with fewer tables (listed first).
+    if (m == TableMode::shared || cv < best_bits) best = m, best_bits = cv;
+  }
+  const TableMode mode = opt.tables == "auto" ? (coder == CoderId::raw ? TableMode::shared : best)
+                                              : parse_tables(opt.tables);
+  EntropyModel em = EntropyModel::fit(idx.data(), n, slots, {k}, mode, positions, subspaces, opt.smoothing);
+  // Payload bits each coder actually spends on (up to 20,000 of) the training
+  // items: rANS pays ~32 bits per item for its state, Huffman up to 1 bit per
+  // slot, so which is smaller depends on the rate.
+  const int64_t probe = std::min<int64_t>(n, 20000);
+  for (CoderId id : {CoderId::raw, CoderId::huffman, CoderId::rans}) {
+    auto c = make_coder(id, em);
+    std::vector<uint8_t> buf;
+    for (int64_t i = 0; i < probe; ++i) c->encode_item(idx.data() + i * slots, buf);
+    rep.coder_bits[coder_name(id)] = 8.0 * static_cast<double>(buf.size()) / static_cast<double>(probe);
+  }
+  if (opt.coder == "auto")
+    coder = rep.coder_bits["huffman"] < rep.coder_bits["rans"] ? CoderId::huffman : CoderId::rans;
+  rep.coder = coder_name(coder);
+  rep.table_mode = cli_name(mode);
+  rep.model_bits = model_code_bits(em, idx.data(), n);
+  rep.fingerprint = codec_fingerprint(pqvae_decoder_tensors(model), coder, em);
+
+  std::vector<int64_t> flat = em.serialize();
+  ckpt.entropy.clear();
+  ckpt.entropy[kTablesTensor] = at::tensor(flat, at::kLong);
+  nlohmann::json meta = {{"coder", rep.coder},
+                         {"table_mode", rep.table_mode},
+                         {"smoothing", opt.smoothing},
+                         {"fit_items", n},
+                         {"fingerprint", fingerprint_hex(rep.fingerprint)}};
+  ckpt.extra_metadata[kEntropyMeta] = meta.dump();
+  return rep;
+}
+
+EntropyFitReport fit_entropy_in_file(const std::string& checkpoint, const at::Tensor& train_features,
+                                     const EntropyFitOptions& opt) {
+  Checkpoint ck = load_checkpoint(checkpoint);
+  auto model = make_model(ck, checkpoint);
+  model->to(resolve_device(opt.device));
+  EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train_features, opt);
+  save_checkpoint(checkpoint, ck);
+  return rep;
+}
+
+EntropyFitReport fit_entropy_from_features(const std::string& checkpoint, const std::string& features,
+                                           const EntropyFitOptions& opt) {
+  Checkpoint ck = load_checkpoint(checkpoint);
+  std::string path = features;
+  if (path.empty()) path = ck.dataset.value("features", std::string());
+  require(!path.empty(), "{}: the checkpoint does not record its training features; pass --features", checkpoint);
+  FeatureSet set = read_feature_file(path);
+  require(set.dim() == ck.config.model.embed_dim, "{}: features have D = {} but checkpoint {} was trained on D = {}",
+          path, set.dim(), checkpoint, ck.config.model.embed_dim);
+  require(ck.dataset.value("num_classes", int64_t{-1}) == set.num_classes(),
+          "{}: {} classes, but checkpoint {} was trained on {} classes: its training split does not apply", path,
+          set.num_classes(), checkpoint, ck.dataset.value("num_classes", int64_t{-1}));
+  FeatureSet train = select_classes(set, ck.train_classes);
+  require(train.size() > 0, "{}: no row belongs to the checkpoint's {} training classes", path,
+          ck.train_classes.size());
+  auto model = make_model(ck, checkpoint);
+  model->to(resolve_device(opt.device));
+  EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train.features, opt);
+  save_checkpoint(checkpoint, ck);
+  return rep;
+}
+
+std::unique_ptr<Codec> make_codec(const Checkpoint& ckpt, const std::string& source, const std::string& device) {
+  EntropyModel em = checkpoint_entropy_model(ckpt, source);
+  const CoderId coder = checkpoint_coder(ckpt, source);
+  std::shared_ptr<PQVAEShared> model = make_model(ckpt, source);
+  model->to(resolve_device(device));
+  const Fingerprint fp = codec_fingerprint(pqvae_decoder_tensors(*model), coder, em);
+  return std::make_unique<Codec>(model, std::move(em), coder, fp);
+}
+
+std::unique_ptr<Codec> load_codec(const std::string& checkpoint, const std::string& device) {
+  return make_codec(load_checkpoint(checkpoint), checkpoint, device);
+}
+
+}  // namespace semcodec

@@ -1,0 +1,158 @@
+#include "train/fit_quantizer.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "data/device.h"
+#include "data/feature_store.h"
+#include "eval/classifiers.h"
+#include "train/checkpoint.h"
+#include "train/quantizer_factory.h"
+#include "train/run_setup.h"
+#include "util/atomic_file.h"
+#include "util/config.h"
+#include "util/error.h"
+#include "util/jsonl.h"
+
+namespace semcodec {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Up to `max_rows` evenly strided rows (all when fewer).
+at::Tensor strided_rows(const at::Tensor& x, int64_t max_rows) {
+  if (x.size(0) <= max_rows) return x;
+  return x.index_select(0, at::div(at::arange(max_rows, at::kLong) * x.size(0), max_rows, "floor"));
+}
+}  // namespace
+
+at::Tensor reconstruct_in_batches(Quantizer& q, const at::Tensor& x, int64_t batch) {
+  std::vector<at::Tensor> out;
+  for (int64_t s = 0; s < x.size(0); s += batch)
+    out.push_back(q.decode(q.encode(x.narrow(0, s, std::min(batch, x.size(0) - s)))).to(at::kCPU, at::kFloat));
+  if (out.empty()) return at::empty({0, q.embed_dim()}, at::kFloat);
+  return at::cat(out);
+}
+
+nlohmann::json slot_usage(const Quantizer& q, const at::Tensor& indices) {
+  const int64_t slots = q.slots();
+  int64_t total = 0, kmax = 0;
+  for (int64_t s = 0; s < slots; ++s) total += q.alphabet_size(s), kmax = std::max(kmax, q.alphabet_size(s));
+  if (slots * kmax > (int64_t{1} << 24) || indices.size(0) == 0) return nullptr;
+  at::Tensor ids = indices.to(at::kCPU, at::kLong) + at::arange(slots, at::kLong).unsqueeze(0) * kmax;
+  at::Tensor counts = at::bincount(ids.reshape({-1}), {}, slots * kmax).view({slots, kmax}).to(at::kDouble);
+  at::Tensor p = counts / counts.sum(1, true).clamp_min(1);
+  at::Tensor entropy = -(p * at::where(p > 0, p.log(), at::zeros_like(p))).sum(1);
+  const int64_t used = (counts > 0).sum().item<int64_t>();
+  return {{"codebook_perplexity", entropy.exp().mean().item<double>()},  // mean over slots
+          {"codebook_used", used},
+          {"codebook_dead", total - used},
+          {"codebook_size", total}};
+}
+
+TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
+  const std::string& src = opt.config_source;
+  validate(cfg, src);
+  validate_method_keys(cfg.model, src);
+  require(is_fitted_method(cfg.model.method), "{}: model.method '{}' is trained, not fitted", src, cfg.model.method);
+  require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
+  configure_threads(cfg.train.threads);
+
+  FeatureSet all = read_feature_file(cfg.data.features);
+  require(all.dim() == cfg.model.embed_dim, "{}: features have D = {}, but model.embed_dim is {} (set in {})",
+          cfg.data.features, all.dim(), cfg.model.embed_dim, src);
+  const ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), src);
+  FeatureSet train = select_classes(all, split.train);
+  require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
+  HeldoutValidator val(select_classes(all, split.heldout), split.heldout);
+  require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
+          split.heldout.size());
+
+  TrainResult result;
+  result.run_dir = cfg.output.dir;
+  ensure_dir(result.run_dir);
+  result.last_checkpoint = result.run_dir + "/last.safetensors";
+  result.best_checkpoint = result.run_dir + "/best.safetensors";
+  result.metrics_log = result.run_dir + "/metrics.jsonl";
+  if (opt.resume) {
+    // A fit is one step: a finished run with the same model and split is done.
+    require(file_exists(result.last_checkpoint), "{}: nothing to resume (no last.safetensors)", result.run_dir);
+    Checkpoint ck = load_checkpoint(result.last_checkpoint);
+    require(to_json(ck.config.model) == to_json(cfg.model),
+            "{}: the checkpoint was fitted with a different model config than {}", result.last_checkpoint, src);
+    require(ck.train_classes == split.train && ck.heldout_classes == split.heldout,
+            "{}: the checkpoint used a different class split than {}", result.last_checkpoint, src);
+    result.best_top1 = ck.state.best_top1;
+    result.best_epoch = ck.state.best_epoch;
+    return result;
+  }
+  if (!opt.overwrite && file_exists(result.last_checkpoint))
+    fail("{}: the run directory already holds a checkpoint; pass --resume to continue it or --overwrite to start again",
+         result.run_dir);
+
+  std::shared_ptr<FittedQuantizer> q = make_fitted_quantizer(cfg.model);
+  write_resolved_config(result.run_dir, cfg);
+  if (opt.progress)
+    fmt::print(stderr, "fitting {} on {} training rows ({} classes)...\n", q->name(), train.size(), split.train.size());
+  auto t0 = Clock::now();
+  q->train(train.features);
+  const double fit_seconds = seconds_since(t0);
+
+  const at::Tensor probe = strided_rows(train.features, 20000);
+  t0 = Clock::now();
+  at::Tensor train_idx = q->encode(probe);
+  const double encode_seconds = seconds_since(t0);
+  t0 = Clock::now();
+  at::Tensor train_recon = q->decode(train_idx);
+  const double decode_seconds = seconds_since(t0);
+  at::Tensor recon = reconstruct_in_batches(*q, val.set.features);
+  Accuracy acc = val.score(recon);
+  const double cos = mean_cosine(recon, val.set.features);
+
+  nlohmann::json rec = {{"epoch", 1},
+                        {"step", 0},
+                        {"method", q->name()},
+                        {"train_rows", train.size()},
+                        {"fit_seconds", fit_seconds},
+                        {"encode_items_per_second", probe.size(0) / std::max(encode_seconds, 1e-9)},
+                        {"decode_items_per_second", probe.size(0) / std::max(decode_seconds, 1e-9)},
+                        {"train_mean_cosine", mean_cosine(train_recon, probe)},
+                        {"val_classifier", val.classifier},
+                        {"val_top1", acc.top1},
+                        {"val_top5", acc.top5},
+                        {"val_clean_top1", val.clean.top1},
+                        {"val_clean_top5", val.clean.top5},
+                        {"val_mean_cosine", cos},
+                        {"codebook_perplexity", nullptr},
+                        {"codebook_used", nullptr},
+                        {"codebook_dead", nullptr},
+                        {"codebook_size", nullptr},
+                        {"raw_bits", q->raw_bits()}};
+  nlohmann::json usage = slot_usage(*q, train_idx);
+  if (!usage.is_null()) rec.update(usage);
+  JsonlLog log(result.metrics_log, /*append=*/false);
+  log.write(rec);
+  if (opt.progress)
+    fmt::print(stderr, "  fitted in {:.2f} s; val top1 {:.2f}% (clean {:.2f}%)  cos {:.4f}  {} raw bits\n",
+               fit_seconds, 100 * acc.top1, 100 * val.clean.top1, cos, q->raw_bits());
+
+  Checkpoint ck;
+  ck.config = cfg;
+  ck.train_classes = split.train;
+  ck.heldout_classes = split.heldout;
+  ck.dataset = dataset_provenance(cfg.data.features, all);
+  ck.model = q->state();
+  ck.state.epochs_done = 1;
+  ck.state.best_top1 = acc.top1;
+  ck.state.best_epoch = 1;
+  save_checkpoint(result.best_checkpoint, ck);
+  save_checkpoint(result.last_checkpoint, ck);
+  result.last_epoch = rec;
+  result.best_top1 = acc.top1;
+  result.best_epoch = 1;
+  return result;
+}
+
+}  // namespace semcodec

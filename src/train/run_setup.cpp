@@ -1,0 +1,52 @@
+#include "train/run_setup.h"
+
+#include <ATen/ATen.h>
+
+#include "util/error.h"
+
+namespace semcodec {
+
+ClassSplit make_run_split(const SplitConfig& s, int64_t num_classes, const std::string& source) {
+  ClassSplit split;
+  if (s.mode == "seed") {
+    require(s.heldout_classes < num_classes, "{}: data.split.heldout_classes = {} leaves no training class ({} classes)",
+            source, s.heldout_classes, num_classes);
+    split = split_by_seed(num_classes, s.heldout_classes, static_cast<uint64_t>(s.seed));
+  } else if (s.mode == "files") {
+    split = split_from_files(s.train_classes_file, s.heldout_classes_file, num_classes);
+  } else {  // all: train and validate on every class
+    for (int64_t c = 0; c < num_classes; ++c) split.train.push_back(c);
+    split.heldout = split.train;
+    return split;
+  }
+  validate_split(split, num_classes, source);
+  return split;
+}
+
+HeldoutValidator::HeldoutValidator(FeatureSet s, std::vector<int64_t> cls) : set(std::move(s)), classes(std::move(cls)) {
+  if (set.has_text()) {
+    classifier = "zero-shot";
+    prototypes = set.class_embeddings.index_select(0, at::tensor(classes, at::kLong));
+  } else {
+    classifier = "nearest-class-mean";
+    prototypes = class_means(set.features, set.labels, classes);
+  }
+  clean = score(set.features);
+}
+
+Accuracy HeldoutValidator::score(const at::Tensor& features) const {
+  return prototype_accuracy(features.cpu(), set.labels, prototypes, classes);
+}
+
+nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set) {
+  return {{"features", path},
+          {"rows", set.size()},
+          {"embed_dim", set.dim()},
+          {"num_classes", set.num_classes()},
+          {"encoder_model", set.attrs.encoder_model},
+          {"dataset", set.attrs.dataset},
+          {"split", set.attrs.split},
+          {"preprocessing", set.attrs.preprocessing}};
+}
+
+}  // namespace semcodec

@@ -1,0 +1,118 @@
+// Entropy tables stored in checkpoints and Codecs loaded from them.
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "data/feature_set.h"
+#include "data/feature_store.h"
+#include "models/pqvae/pqvae_shared.h"
+#include "test_support.h"
+#include "train/checkpoint.h"
+#include "train/checkpoint_codec.h"
+#include "train_fixture.h"
+#include "util/error.h"
+
+using namespace semcodec;
+using semcodec::test::TempDir;
+
+namespace {
+// An untrained but valid checkpoint of the fixture's model, with a split.
+std::string write_checkpoint(const TempDir& d, const std::string& features) {
+  RunConfig cfg = test::small_run(features, d.file("run"));
+  at::manual_seed(3);
+  PQVAEShared model(cfg.model);
+  model.pq->init_uniform(3);
+  Checkpoint ck;
+  ck.config = cfg;
+  for (int64_t c = 0; c < 100; ++c) (c < 80 ? ck.train_classes : ck.heldout_classes).push_back(c);
+  ck.dataset = {{"features", features}, {"num_classes", 100}, {"dataset", "synthetic"}};
+  ck.model = module_state(model);
+  std::string path = d.file("ck.safetensors");
+  save_checkpoint(path, ck);
+  return path;
+}
+
+bool bit_equal(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
+  at::Tensor ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.data_ptr(), cb.data_ptr(), static_cast<size_t>(ca.numel() * ca.element_size())) == 0;
+}
+}  // namespace
+
+TEST_CASE("a checkpoint without tables asks for fit-entropy", "[train][codec]") {
+  TempDir d("ckcodec-missing");
+  std::string ck = write_checkpoint(d, test::write_small_synthetic(d));
+  try {
+    load_codec(ck, "cpu");
+    FAIL("loaded a codec without tables");
+  } catch (const Error& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("fit-entropy") && Catch::Contains("ck.safetensors"));
+  }
+}
+
+TEST_CASE("fit-entropy stores integer tables; the loaded codec decodes bit-exactly", "[train][codec]") {
+  TempDir d("ckcodec-fit");
+  const std::string features = test::write_small_synthetic(d);
+  const std::string ck = write_checkpoint(d, features);
+  EntropyFitOptions opt;
+  opt.device = "cpu";
+  opt.progress = false;
+  opt.coder = "rans";
+  for (const char* tables : {"auto", "shared", "per-subspace", "per-position", "per-slot"}) {
+    INFO(tables);
+    opt.tables = tables;
+    EntropyFitReport rep = fit_entropy_from_features(ck, "", opt);
+    CHECK(rep.items == 80 * 20);  // the training classes' rows only
+    CHECK(rep.slots == 25 * 4);
+    CHECK(rep.raw_bits == 300);
+    if (std::string(tables) != "auto") CHECK(rep.table_mode == tables);
+    // Gibbs: coding the indices with any tables costs at least their plug-in entropy.
+    CHECK(rep.model_bits >= rep.entropy_bits.at(rep.table_mode) - 1e-9);
+    CHECK(rep.model_bits <= rep.raw_bits + 1e-9);
+    CHECK(rep.heldout_bits.size() == 4);
+
+    Checkpoint loaded = load_checkpoint(ck);
+    REQUIRE(loaded.entropy.count("tables"));
+    CHECK(loaded.entropy.at("tables").scalar_type() == at::kLong);
+    CHECK_THAT(loaded.extra_metadata.at("entropy"), Catch::Contains("\"coder\":\"rans\""));
+    auto codec = load_codec(ck, "cpu");
+    CHECK(codec->fingerprint() == rep.fingerprint);
+    CHECK(codec->coder_id() == CoderId::rans);
+
+    auto model = make_model(loaded, ck);
+    FeatureSet set = read_feature_file(features);
+    at::Tensor x = set.features.narrow(0, 0, 300);
+    std::vector<uint8_t> bytes = codec->encode(x);
+    CodecDecoded dec = codec->decode(bytes);
+    CHECK(bit_equal(dec.indices, model->encode(x)));
+    CHECK(bit_equal(dec.features, model->decode(model->encode(x))));
+  }
+  // Refitting with another coder changes the fingerprint: old streams are refused.
+  auto rans = load_codec(ck, "cpu");
+  FeatureSet set = read_feature_file(features);
+  std::vector<uint8_t> old_stream = rans->encode(set.features.narrow(0, 0, 10));
+  opt.coder = "huffman";
+  fit_entropy_from_features(ck, features, opt);
+  auto huff = load_codec(ck, "cpu");
+  CHECK(huff->fingerprint() != rans->fingerprint());
+  CHECK_THROWS_WITH(huff->decode(old_stream), Catch::Contains("another checkpoint"));
+}
+
+TEST_CASE("corrupt entropy tables in a checkpoint are a clean error", "[train][codec]") {
+  TempDir d("ckcodec-corrupt");
+  const std::string features = test::write_small_synthetic(d);
+  const std::string ck = write_checkpoint(d, features);
+  EntropyFitOptions opt;
+  opt.device = "cpu";
+  opt.progress = false;
+  fit_entropy_from_features(ck, features, opt);
+  Checkpoint c = load_checkpoint(ck);
+  at::Tensor t = c.entropy.at("tables").clone();
+  t[t.numel() - 1] = 0;  // a zero count is invalid
+  c.entropy["tables"] = t;
+  save_checkpoint(ck, c);
+  CHECK_THROWS_WITH(load_codec(ck, "cpu"), Catch::Contains("entropy.tables"));
+  c.entropy["tables"] = t.narrow(0, 0, 5);
+  save_checkpoint(ck, c);
+  CHECK_THROWS_WITH(load_codec(ck, "cpu"), Catch::Contains("entropy.tables"));
+}

@@ -1,0 +1,188 @@
+// Training every baseline through `train_run` (the path of `semcodec train`)
+// and reading it back through make_quantizer (the path of `semcodec eval`).
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data/feature_store.h"
+#include "eval/evaluate.h"
+#include "models/quantizers/faiss_quantizer.h"
+#include "train/checkpoint.h"
+#include "train/fit_quantizer.h"
+#include "train/quantizer_factory.h"
+#include "train/trainer.h"
+#include "train_fixture.h"
+#include "util/atomic_file.h"
+
+using namespace semcodec;
+using semcodec::test::TempDir;
+
+namespace {
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+TrainOptions quiet() {
+  TrainOptions o;
+  o.progress = false;
+  return o;
+}
+RunConfig fitted_run(const std::string& data, const std::string& out, const std::string& method) {
+  RunConfig cfg = test::small_run(data, out);
+  cfg.model.method = method;
+  cfg.model.sq_bits = 2;
+  cfg.model.faiss_bits = 32;  // D = 64: 8 x 4 bits
+  cfg.model.faiss_nbits = 4;
+  return cfg;
+}
+}  // namespace
+
+TEST_CASE("fit path: every fitted method writes best/last, metrics and config, and round-trips exactly",
+          "[train][baselines]") {
+  TempDir dir("fit-quantizer");
+  const std::string data = test::write_small_synthetic(dir);
+  FeatureSet set = read_feature_file(data);
+  std::vector<std::string> methods = {"learned_sq", "learned_sq_per_dim", "float16", "int8", "int4"};
+  if (faiss_available()) {
+    for (const char* m : {"faiss_pq", "faiss_opq", "faiss_rq"}) methods.push_back(m);
+  } else {
+    WARN("built without FAISS: faiss_* skipped");
+  }
+  const std::map<std::string, double> bits = {{"learned_sq", 128},      {"learned_sq_per_dim", 128}, {"float16", 1024},
+                                              {"int8", 512},            {"int4", 256},               {"faiss_pq", 32},
+                                              {"faiss_opq", 32},        {"faiss_rq", 32}};
+  for (const std::string& method : methods) {
+    INFO(method);
+    RunConfig cfg = fitted_run(data, dir.file(method), method);
+    TrainResult r = train_run(cfg, quiet());
+    REQUIRE(file_exists(r.best_checkpoint));
+    REQUIRE(file_exists(r.last_checkpoint));
+    REQUIRE(file_exists(dir.file(method + "/config.resolved.yaml")));
+    auto m = read_metrics(r.metrics_log);
+    REQUIRE(m.size() == 1);
+    CHECK(m[0]["raw_bits"].get<double>() == bits.at(method));
+    CHECK(m[0]["val_top1"].get<double>() == Approx(r.best_top1));
+    // Far above chance (1/20) on the held-out classes.
+    CHECK(m[0]["val_top1"].get<double>() > 0.3);
+    CHECK(m[0]["val_mean_cosine"].get<double>() > 0.5);
+    // Without --overwrite a finished run is kept; --resume finds it done.
+    CHECK_THROWS_WITH(train_run(cfg, quiet()), Catch::Contains("--resume"));
+    TrainOptions resume = quiet();
+    resume.resume = true;
+    CHECK(train_run(cfg, resume).best_top1 == Approx(r.best_top1));
+
+    // A quantizer rebuilt from the checkpoint encodes and decodes exactly as
+    // one fitted again from scratch (fits are deterministic).
+    Checkpoint ck = load_checkpoint(r.best_checkpoint);
+    auto loaded = make_quantizer(ck, r.best_checkpoint);
+    auto refit = make_fitted_quantizer(cfg.model);
+    FeatureSet train = select_classes(set, ck.train_classes);
+    refit->train(train.features);
+    at::Tensor x = set.features.narrow(0, 0, 200);
+    at::Tensor a = loaded->encode(x), b = refit->encode(x);
+    CHECK(at::equal(a, b));
+    CHECK(at::equal(loaded->decode(a), refit->decode(b)));
+    CHECK(loaded->raw_bits() == bits.at(method));
+
+    // What `semcodec eval` computes from the checkpoint.
+    FeatureSet held = select_classes(set, ck.heldout_classes);
+    EvalSpec spec;
+    spec.classes = ck.heldout_classes;
+    nlohmann::json e = evaluate_quantizer(*loaded, held, spec);
+    CHECK(e["top1"].get<double>() == Approx(r.best_top1).margin(1e-9));
+  }
+}
+
+TEST_CASE("fit path: a corrupt state tensor is an error naming the file", "[train][baselines]") {
+  TempDir dir("fit-corrupt");
+  const std::string data = test::write_small_synthetic(dir);
+  TrainResult r = train_run(fitted_run(data, dir.file("sq"), "learned_sq"), quiet());
+  Checkpoint ck = load_checkpoint(r.best_checkpoint);
+  ck.model["levels"] = at::zeros({1, 3});
+  save_checkpoint(dir.file("bad.safetensors"), ck);
+  CHECK_THROWS_WITH(make_quantizer(load_checkpoint(dir.file("bad.safetensors")), "bad.safetensors"),
+                    Catch::Contains("bad.safetensors") && Catch::Contains("levels"));
+  ck.model = {{"levels", at::tensor({0.3f, 0.1f, 0.2f, 0.4f}).view({1, 4})}};
+  CHECK_THROWS_WITH(make_quantizer(ck, "x"), Catch::Contains("ascending"));
+}
+
+TEST_CASE("vqvae_kmeans_pq: a short training run raises held-out cosine and round-trips", "[train][baselines]") {
+  TempDir dir("train-kmeans-pq");
+  const std::string data = test::write_small_synthetic(dir);
+  RunConfig cfg = test::small_run(data, dir.file("run"));
+  cfg.model.method = "vqvae_kmeans_pq";
+  cfg.train.epochs = 6;
+  RunConfig first = cfg;
+  first.train.epochs = 1;
+  first.train.max_steps_per_epoch = 2;
+  first.output.dir = dir.file("first");
+  train_run(first, quiet());
+  auto m0 = read_metrics(dir.file("first/metrics.jsonl"));
+  TrainResult r = train_run(cfg, quiet());
+  auto m = read_metrics(r.metrics_log);
+  REQUIRE(m.size() == 6);
+  const double cos0 = m0[0]["val_mean_cosine"], cos1 = m.back()["val_mean_cosine"];
+  const double acc0 = m0[0]["val_top1"], acc1 = m.back()["val_top1"];
+  INFO("cosine " << cos0 << " -> " << cos1 << ", top1 " << acc0 << " -> " << acc1);
+  CHECK(cos1 > cos0 + 0.05);
+  CHECK(acc1 > acc0 + 0.05);
+  // 32 / 8 = 4 sub-space codebooks of 8 codewords.
+  CHECK(m.back()["codebook_size"].get<int64_t>() == 32);
+  CHECK(m.back()["raw_bits"].get<int64_t>() == 25 * 4 * 3);
+  CHECK(m.back()["codebook_used"].get<int64_t>() > 24);
+
+  Checkpoint ck = load_checkpoint(r.best_checkpoint);
+  CHECK(ck.model.count("pq.codebook"));
+  CHECK(ck.model.count("pq.ema_count"));
+  auto a = make_quantizer(ck, r.best_checkpoint);
+  auto b = make_quantizer(load_checkpoint(r.best_checkpoint), r.best_checkpoint);
+  FeatureSet set = read_feature_file(data);
+  at::Tensor x = set.features.narrow(0, 0, 100);
+  at::Tensor ia = a->encode(x);
+  CHECK(at::equal(ia, b->encode(x)));
+  CHECK(at::equal(a->decode(ia), b->decode(ia)));
+  CHECK(a->name() == "vqvae_kmeans_pq");
+
+  // Resume continues the same run exactly (EMA state is in the checkpoint).
+  RunConfig part = cfg;
+  part.output.dir = dir.file("part");
+  part.train.epochs = 3;
+  part.train.max_steps_per_epoch = 5;
+  RunConfig full = part;
+  full.output.dir = dir.file("full");
+  train_run(full, quiet());
+  part.train.epochs = 1;
+  train_run(part, quiet());
+  part.train.epochs = 3;
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  train_run(part, resume);
+  Checkpoint pa = load_checkpoint(dir.file("full/last.safetensors")), pb = load_checkpoint(dir.file("part/last.safetensors"));
+  for (auto& [name, t] : pa.model) {
+    INFO(name);
+    CHECK(at::equal(t, pb.model.at(name)));
+  }
+}
+
+TEST_CASE("train_run: method-specific keys are checked", "[train][baselines]") {
+  RunConfig cfg;
+  cfg.model.method = "faiss_pq";
+  CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_bits"));
+  cfg.model.faiss_bits = 100;
+  cfg.model.faiss_nbits = 8;
+  CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("multiple"));
+  cfg.model.faiss_bits = 400;
+  cfg.model.faiss_m = 40;
+  CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_m"));
+  cfg.model.faiss_m = 50;
+  CHECK_NOTHROW(validate_method_keys(cfg.model, "c.yaml"));
+  cfg.model.faiss_pad_dims = false;
+  CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_pad_dims"));
+  cfg.model.method = "pqvae_shared";
+  CHECK_THROWS_WITH(make_fitted_quantizer(cfg.model), Catch::Contains("not a fitted"));
+}
