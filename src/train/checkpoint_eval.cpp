@@ -11,6 +11,7 @@
 #include "models/pqvae/pqvae_shared.h"
 #include "train/checkpoint.h"
 #include "train/checkpoint_codec.h"
+#include "train/quantizer_factory.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -88,8 +89,7 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
 nlohmann::json evaluate_checkpoint(const std::string& checkpoint, const std::string& features,
                                    const CheckpointEvalOptions& opt) {
   Checkpoint ck = load_checkpoint(checkpoint);
-  auto model = make_model(ck, checkpoint);
-  model->to(resolve_device(opt.device));
+  auto model = make_quantizer(ck, checkpoint, opt.device);  // any method: networks and fitted quantizers
   FeatureSet set = read_feature_file(features);
   require(set.dim() == ck.config.model.embed_dim,
           "{}: features have D = {} but checkpoint {} was trained on D = {}", features, set.dim(), checkpoint,
