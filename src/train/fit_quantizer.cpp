@@ -5,7 +5,6 @@
 #include <chrono>
 
 #include "data/device.h"
-#include "data/feature_store.h"
 #include "eval/classifiers.h"
 #include "train/checkpoint.h"
 #include "train/quantizer_factory.h"
@@ -60,15 +59,11 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
   configure_threads(cfg.train.threads);
 
-  FeatureSet all = read_feature_file(cfg.data.features);
-  require(all.dim() == cfg.model.embed_dim, "{}: features have D = {}, but model.embed_dim is {} (set in {})",
-          cfg.data.features, all.dim(), cfg.model.embed_dim, src);
-  const ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), src);
-  FeatureSet train = select_classes(all, split.train);
-  require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
-  HeldoutValidator val(select_classes(all, split.heldout), split.heldout);
-  require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
-          split.heldout.size());
+  RunData data = load_run_data(cfg, src);
+  const FeatureSet& all = data.all;
+  const ClassSplit& split = data.split;
+  const FeatureSet& train = data.train;
+  const HeldoutValidator& val = data.val;
 
   TrainResult result;
   result.run_dir = cfg.output.dir;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "data/feature_store.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -47,6 +48,19 @@ nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set
           {"dataset", set.attrs.dataset},
           {"split", set.attrs.split},
           {"preprocessing", set.attrs.preprocessing}};
+}
+
+RunData load_run_data(const RunConfig& cfg, const std::string& source) {
+  FeatureSet all = read_feature_file(cfg.data.features);
+  require(all.dim() == cfg.model.embed_dim, "{}: features have D = {}, but model.embed_dim is {} (set in {})",
+          cfg.data.features, all.dim(), cfg.model.embed_dim, source);
+  ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), source);
+  FeatureSet train = select_classes(all, split.train);
+  require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
+  HeldoutValidator val(select_classes(all, split.heldout), split.heldout);
+  require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
+          split.heldout.size());
+  return RunData{std::move(all), std::move(split), std::move(train), std::move(val)};
 }
 
 }  // namespace semcodec

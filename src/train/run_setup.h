@@ -36,4 +36,15 @@ struct HeldoutValidator {
 
 nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set);
 
+// The run's feature file (data.features) split by data.split into training
+// rows and the held-out validator; a wrong dimension or an empty side of the
+// split is an error naming the file and the config `source`.
+struct RunData {
+  FeatureSet all;
+  ClassSplit split;
+  FeatureSet train;
+  HeldoutValidator val;
+};
+RunData load_run_data(const RunConfig& cfg, const std::string& source);
+
 }  // namespace semcodec

@@ -8,7 +8,6 @@
 
 #include "data/class_split.h"
 #include "data/device.h"
-#include "data/feature_store.h"
 #include "eval/classifiers.h"
 #include "models/pqvae/pqvae_kmeans.h"
 #include "models/pqvae/pqvae_shared.h"
@@ -147,15 +146,11 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   configure_threads(cfg.train.threads);
   const c10::Device dev = resolve_device(cfg.train.device);
 
-  FeatureSet all = read_feature_file(cfg.data.features);
-  require(all.dim() == cfg.model.embed_dim, "{}: features have D = {}, but model.embed_dim is {} (set in {})",
-          cfg.data.features, all.dim(), cfg.model.embed_dim, src);
-  const ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), src);
-  FeatureSet train = select_classes(all, split.train);
-  require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
-  HeldoutValidator val(select_classes(all, split.heldout), split.heldout);
-  require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
-          split.heldout.size());
+  RunData data = load_run_data(cfg, src);
+  const FeatureSet& all = data.all;
+  const ClassSplit& split = data.split;
+  const FeatureSet& train = data.train;
+  const HeldoutValidator& val = data.val;
 
   // Keep the training set on the device when it fits; else copy each batch.
   const double train_bytes = static_cast<double>(train.features.numel()) * 4;
