@@ -33,6 +33,10 @@ void add_fit_entropy(CLI::App& app) {
   cmd->add_option("--smoothing", o->fit.smoothing, "added to every symbol count (>= 1)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--max-items", o->fit.max_items,
+                  "fit on at most this many training rows, an even stride through them (0 = all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", o->fit.device, "auto | cpu | cuda[:N]")->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->callback([o] {

@@ -124,9 +124,16 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, co
   CoderId coder = opt.coder == "auto" ? CoderId::rans : parse_coder_id(opt.coder);
   const int64_t slots = model.slots(), k = model.alphabet_size(0);
   const int64_t subspaces = model.pq->subspaces(), positions = slots / subspaces;
+  require(opt.max_items >= 0, "fit-entropy: max_items must be >= 0, got {}", opt.max_items);
   model.eval();
-  std::vector<int32_t> idx = encode_all(model, train_features, opt.progress);
-  const int64_t n = train_features.size(0);
+  at::Tensor rows = train_features;
+  if (opt.max_items > 0 && rows.size(0) > opt.max_items) {
+    std::vector<int64_t> pick(static_cast<size_t>(opt.max_items));
+    for (int64_t i = 0; i < opt.max_items; ++i) pick[static_cast<size_t>(i)] = i * rows.size(0) / opt.max_items;
+    rows = rows.index_select(0, at::tensor(pick, at::kLong).to(rows.device()));
+  }
+  std::vector<int32_t> idx = encode_all(model, rows, opt.progress);
+  const int64_t n = rows.size(0);
 
   EntropyFitReport rep;
   rep.coder = coder_name(coder);
@@ -204,6 +211,15 @@ EntropyFitReport fit_entropy_from_features(const std::string& checkpoint, const 
   EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train.features, opt);
   save_checkpoint(checkpoint, ck);
   return rep;
+}
+
+void copy_entropy_tables(const std::string& from, const std::string& to) {
+  const Checkpoint src = load_checkpoint(from);
+  require(has_entropy_tables(src), "{}: no entropy tables to copy", from);
+  Checkpoint dst = load_checkpoint(to);
+  dst.entropy = src.entropy;
+  dst.extra_metadata[kEntropyMeta] = src.extra_metadata.at(kEntropyMeta);
+  save_checkpoint(to, dst);
 }
 
 std::unique_ptr<Codec> make_codec(const Checkpoint& ckpt, const std::string& source, const std::string& device) {

@@ -23,6 +23,10 @@ struct EntropyFitOptions {
   std::string tables = "auto";  // auto | shared | per-subspace | per-position | per-slot
   int64_t smoothing = 1;        // added to every count (keeps every symbol encodable)
   std::string device = "auto";
+  // At most this many training rows (an even stride through them) are
+  // encoded; 0 = all. Tables converge long before tens of thousands of items,
+  // and encoding runs the whole encoder network.
+  int64_t max_items = 0;
   bool progress = true;
 };
 
@@ -56,6 +60,10 @@ EntropyFitReport fit_entropy_in_file(const std::string& checkpoint, const at::Te
 // on) and keeping the rows of the checkpoint's training classes.
 EntropyFitReport fit_entropy_from_features(const std::string& checkpoint, const std::string& features,
                                            const EntropyFitOptions& options);
+
+// Copies the tables (and their metadata) of checkpoint `from` into checkpoint
+// `to`, rewriting `to` atomically; for two checkpoints holding the same weights.
+void copy_entropy_tables(const std::string& from, const std::string& to);
 
 // A Codec for the checkpoint (its model on `device`, its tables, its fingerprint).
 // Fails with a hint to run `semcodec fit-entropy` when the tables are missing.

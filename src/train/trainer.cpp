@@ -29,6 +29,9 @@ namespace semcodec {
 
 namespace {
 
+// Training rows encoded to fit a checkpoint's entropy tables (an even stride).
+constexpr int64_t kEntropyFitRows = 10000;
+
 // PyTorch's default conv initialization (uniform with bound 1/sqrt(fan_in),
 // fan_in = size(1) * kernel area) drawn from our own generator, so a seed gives
 // the same network on every LibTorch version.
@@ -310,12 +313,21 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   // classes, so `compress` works on them directly (docs/bitstream.md).
   // (The table fit builds PQVAE-shared from the checkpoint: other methods get
   // their tables from `semcodec fit-entropy` once it builds any Quantizer.)
+  // The fit encodes up to kEntropyFitRows training rows per checkpoint, and
+  // only once when the best epoch is the last one (same weights).
   EntropyFitOptions fit;
   fit.device = cfg.train.device;
   fit.progress = opt.progress;
-  if (cfg.model.method == "pqvae_shared")
-    for (const std::string& path : {result.best_checkpoint, result.last_checkpoint})
-      if (file_exists(path)) fit_entropy_in_file(path, train.features, fit);
+  fit.max_items = kEntropyFitRows;
+  if (cfg.model.method == "pqvae_shared" && file_exists(result.last_checkpoint)) {
+    fit_entropy_in_file(result.last_checkpoint, train.features, fit);
+    if (file_exists(result.best_checkpoint)) {
+      if (st.best_epoch == st.epochs_done)
+        copy_entropy_tables(result.last_checkpoint, result.best_checkpoint);
+      else
+        fit_entropy_in_file(result.best_checkpoint, train.features, fit);
+    }
+  }
   result.best_top1 = st.best_top1;
   result.best_epoch = st.best_epoch;
   return result;

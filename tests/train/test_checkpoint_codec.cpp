@@ -116,3 +116,41 @@ TEST_CASE("corrupt entropy tables in a checkpoint are a clean error", "[train][c
   save_checkpoint(ck, c);
   CHECK_THROWS_WITH(load_codec(ck, "cpu"), Catch::Contains("entropy.tables"));
 }
+
+TEST_CASE("a bounded fit uses an even stride of the training rows; tables copy between equal checkpoints",
+          "[train][codec]") {
+  TempDir d("ckcodec-stride");
+  const std::string features = test::write_small_synthetic(d);
+  const std::string ck = write_checkpoint(d, features);
+  Checkpoint a = load_checkpoint(ck), b = load_checkpoint(ck);
+  auto model = make_model(a, ck);
+  const at::Tensor x = read_feature_file(features).features.narrow(0, 0, 1000);
+  EntropyFitOptions opt;
+  opt.device = "cpu";
+  opt.progress = false;
+  opt.tables = "per-slot";
+  opt.max_items = 40;
+  EntropyFitReport sampled = fit_checkpoint_entropy(a, *model, x, opt);
+  CHECK(sampled.items == 40);
+  // Rows 0, 25, 50, ..., 975 picked by hand: the same tables.
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < 40; ++i) rows.push_back(i * 25);
+  opt.max_items = 0;
+  EntropyFitReport by_hand = fit_checkpoint_entropy(b, *model, x.index_select(0, at::tensor(rows)), opt);
+  CHECK(by_hand.items == 40);
+  CHECK(bit_equal(a.entropy.at("tables"), b.entropy.at("tables")));
+  CHECK(sampled.fingerprint == by_hand.fingerprint);
+  opt.max_items = -1;
+  CHECK_THROWS_WITH(fit_checkpoint_entropy(b, *model, x, opt), Catch::Contains("max_items"));
+
+  save_checkpoint(ck, a);
+  const std::string twin = d.file("twin.safetensors");
+  Checkpoint bare = load_checkpoint(ck);
+  bare.entropy.clear();
+  bare.extra_metadata.erase("entropy");
+  save_checkpoint(twin, bare);
+  copy_entropy_tables(ck, twin);
+  CHECK(load_codec(twin, "cpu")->fingerprint() == load_codec(ck, "cpu")->fingerprint());
+  CHECK_THROWS_WITH(copy_entropy_tables(d.file("twin.safetensors"), d.file("missing.safetensors")),
+                    Catch::Contains("missing.safetensors"));
+}
