@@ -60,6 +60,7 @@ void add_quickstart(CLI::App& app) {
       cfg.train.lr = o->lr;
       cfg.train.threads = o->threads;
       cfg.train.max_steps_per_epoch = o->steps;
+      cfg.train.val_max_rows = 2000;  // per-epoch check on 10 rows per class; the final eval uses all 10,000
       cfg.train.lr_step_epochs = o->epochs;  // too short a run to decay the rate
       const int64_t bits = 25 * (128 / 16) * (k == 4 ? 2 : 3);
       cfg.output.dir = fmt::format("{}/pqvae-shared-{}", o->out, bits);

@@ -13,31 +13,41 @@ FeatureSet select_classes(const FeatureSet& set, const std::vector<int64_t>& cla
     require(k >= 0 && k < c, "select_classes: class {} is outside [0, {})", k, c);
     keep[static_cast<size_t>(k)] = 1;
   }
-  FeatureSet out;
-  out.class_names = set.class_names;
-  out.class_embeddings = set.class_embeddings;
-  out.attrs = set.attrs;
-  if (set.size() == 0) {
-    out.features = set.features;
-    out.labels = set.labels;
-    out.image_sizes = set.image_sizes;
-    return out;
-  }
+  if (set.size() == 0) return set;
   at::Tensor labels = set.labels.to(at::kCPU).to(at::kLong).contiguous();
   const int64_t* l = labels.data_ptr<int64_t>();
   std::vector<int64_t> rows;
   for (int64_t i = 0; i < labels.numel(); ++i)
     if (l[i] >= 0 && l[i] < c && keep[static_cast<size_t>(l[i])]) rows.push_back(i);
-  at::Tensor index = at::from_blob(rows.data(), {static_cast<int64_t>(rows.size())}, at::kLong).clone();
+  return select_rows(set, rows);
+}
+
+FeatureSet select_rows(const FeatureSet& set, const std::vector<int64_t>& rows) {
+  for (int64_t r : rows) require(r >= 0 && r < set.size(), "select_rows: row {} is outside [0, {})", r, set.size());
+  require(set.ids.empty() || set.ids.size() == static_cast<size_t>(set.size()), "select_rows: {} ids for {} rows",
+          set.ids.size(), set.size());
+  FeatureSet out;
+  out.class_names = set.class_names;
+  out.class_embeddings = set.class_embeddings;
+  out.attrs = set.attrs;
+  at::Tensor index = at::tensor(rows, at::kLong);
   out.features = set.features.index_select(0, index.to(set.features.device()));
   out.labels = set.labels.index_select(0, index.to(set.labels.device()));
   if (set.image_sizes.defined()) out.image_sizes = set.image_sizes.index_select(0, index.to(set.image_sizes.device()));
   if (!set.ids.empty()) {
-    require(set.ids.size() == static_cast<size_t>(set.size()), "select_classes: {} ids for {} rows", set.ids.size(), set.size());
     out.ids.reserve(rows.size());
     for (int64_t r : rows) out.ids.push_back(set.ids[static_cast<size_t>(r)]);
   }
   return out;
+}
+
+FeatureSet stride_rows(const FeatureSet& set, int64_t max_rows) {
+  require(max_rows >= 0, "stride_rows: max_rows must be >= 0, got {}", max_rows);
+  const int64_t n = set.size();
+  if (max_rows == 0 || max_rows >= n) return set;
+  std::vector<int64_t> rows(static_cast<size_t>(max_rows));
+  for (int64_t i = 0; i < max_rows; ++i) rows[static_cast<size_t>(i)] = i * n / max_rows;
+  return select_rows(set, rows);
 }
 
 }  // namespace semcodec

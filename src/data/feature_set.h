@@ -35,5 +35,9 @@ struct FeatureSet {
 
 // Rows whose label is in `classes` (labels keep their global values).
 FeatureSet select_classes(const FeatureSet& set, const std::vector<int64_t>& classes);
+// The given rows, in that order (each in [0, size)).
+FeatureSet select_rows(const FeatureSet& set, const std::vector<int64_t>& rows);
+// At most `max_rows` rows at an even stride (all rows when max_rows is 0 or >= size).
+FeatureSet stride_rows(const FeatureSet& set, int64_t max_rows);
 
 }  // namespace semcodec

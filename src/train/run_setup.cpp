@@ -57,7 +57,7 @@ RunData load_run_data(const RunConfig& cfg, const std::string& source) {
   ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), source);
   FeatureSet train = select_classes(all, split.train);
   require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
-  HeldoutValidator val(select_classes(all, split.heldout), split.heldout);
+  HeldoutValidator val(stride_rows(select_classes(all, split.heldout), cfg.train.val_max_rows), split.heldout);
   require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
           split.heldout.size());
   return RunData{std::move(all), std::move(split), std::move(train), std::move(val)};

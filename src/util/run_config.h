@@ -174,6 +174,7 @@ struct TrainConfig {
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 0;          // CPU intra-op threads, 0 = all cores
   int64_t max_steps_per_epoch = 0;  // 0 = full epochs
+  int64_t val_max_rows = 0;         // 0 = validate on every held-out row
   template <class V> void visit(V& v) {
     v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
     v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
@@ -190,6 +191,9 @@ struct TrainConfig {
     v.field("device", device, "auto | cpu | cuda | cuda:N", {});
     v.field("threads", threads, "CPU threads (0 = all cores)", Limits::range(0, 4096));
     v.field("max_steps_per_epoch", max_steps_per_epoch, "cap on steps per epoch (0 = whole epoch)", Limits::range(0, 1e12));
+    v.field("val_max_rows", val_max_rows,
+            "per-epoch validation on at most this many held-out rows, an even stride (0 = all; eval always uses all)",
+            Limits::range(0, 1e12));
   }
 };
 
