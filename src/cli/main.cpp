@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   semcodec::cli::add_embed_text(app);
   semcodec::cli::add_train(app);
   semcodec::cli::add_eval(app);
+  semcodec::cli::add_sweep(app);
+  semcodec::cli::add_report(app);
   semcodec::cli::add_fit_entropy(app);
   semcodec::cli::add_compress(app);
   semcodec::cli::add_decompress(app);

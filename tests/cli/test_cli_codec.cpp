@@ -11,6 +11,7 @@
 
 #include "data/feature_store.h"
 #include "data/synthetic.h"
+#include "cli_runner.h"
 #include "test_support.h"
 #include "train/checkpoint_codec.h"
 #include "util/atomic_file.h"
@@ -19,30 +20,9 @@ using namespace semcodec;
 using semcodec::test::TempDir;
 
 namespace {
-struct Run {
-  int code;
-  std::string output;
-};
-Run run(const std::string& args) {
-  std::string cmd = std::string(SEMCODEC_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-Run run_stdout(const std::string& args) {  // stdout only (JSON)
-  std::string cmd = std::string(SEMCODEC_CLI_PATH) + " " + args + " 2>/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::Run;
+Run run(const std::string& args) { return test::run_cli(args); }
+Run run_stdout(const std::string& args) { return test::run_cli(args, "2>/dev/null"); }  // stdout only (JSON)
 
 bool bit_equal(const at::Tensor& a, const at::Tensor& b) {
   if (a.sizes() != b.sizes() || a.scalar_type() != b.scalar_type()) return false;
@@ -61,15 +41,8 @@ struct Trained {
   TempDir dir{"cli-codec"};
   std::string data, ckpt;
   Trained() {
-    SyntheticOptions o;
-    o.num_classes = 30, o.per_class = 5, o.dim = 64, o.semantic_rank = 16, o.nuisance_rank = 16;
-    o.num_superclasses = 5;
-    data = dir.file("s.h5");
-    write_feature_file(data, make_synthetic(o));
-    std::ofstream(dir.file("model.yaml"))
-        << "data:\n  split:\n    heldout_classes: 5\nmodel:\n  embed_dim: 64\n  hidden_channels: 16\n"
-           "  body_channels: 8\n  residual_channels: 8\n  latent_channels: 8\n  d_sub: 4\n  codebook_size: 4\n"
-           "  init_samples: 200\ntrain:\n  epochs: 1\n  batch_size: 16\n  threads: 1\n";
+    data = test::small_feature_file(dir, "s.h5");
+    test::write_text(dir.file("model.yaml"), test::kSmallModelYaml);
     Run tr = run("train -q -c " + dir.file("model.yaml") + " --features " + data + " -o " + dir.file("run"));
     INFO(tr.output);
     REQUIRE(tr.code == 0);

@@ -9,6 +9,7 @@
 #include "data/feature_store.h"
 #include "data/synthetic.h"
 #include "models/pqvae/pqvae_shared.h"
+#include "cli_runner.h"
 #include "test_support.h"
 #include "train/checkpoint.h"
 #include "util/atomic_file.h"
@@ -17,33 +18,13 @@ using namespace semcodec;
 using semcodec::test::TempDir;
 
 namespace {
-struct Run {
-  int code;
-  std::string output;
-};
-Run run(const std::string& args) {
-  std::string cmd = std::string(SEMCODEC_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
+using test::Run;
+Run run(const std::string& args) { return test::run_cli(args); }
+void write(const std::string& path, const std::string& text) { test::write_text(path, text); }
 std::string small_set(const TempDir& d, const std::string& name, int64_t dim = 64) {
-  SyntheticOptions o;
-  o.num_classes = 30, o.per_class = 5, o.dim = dim, o.semantic_rank = 16, o.nuisance_rank = 16, o.num_superclasses = 5;
-  std::string p = d.file(name);
-  write_feature_file(p, make_synthetic(o));
-  return p;
+  return test::small_feature_file(d, name, dim);
 }
-const char* kSmallModel =
-    "data:\n  split:\n    heldout_classes: 5\nmodel:\n  embed_dim: 64\n  hidden_channels: 16\n  body_channels: 8\n"
-    "  residual_channels: 8\n  latent_channels: 8\n  d_sub: 4\n  codebook_size: 4\n  init_samples: 200\n"
-    "train:\n  epochs: 1\n  batch_size: 16\n  threads: 1\n";
+const char* kSmallModel = test::kSmallModelYaml;
 }  // namespace
 
 TEST_CASE("a config with a typo names the file and the key", "[cli]") {

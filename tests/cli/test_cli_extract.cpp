@@ -28,6 +28,7 @@
 #include "models/clip/clip_weights.h"
 #include "models/clip/text_embeddings.h"
 #include "models/clip/tokenizer.h"
+#include "cli_runner.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 
@@ -39,21 +40,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string output;
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(SEMCODEC_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::Run;
+Run run(const std::string& args) { return test::run_cli(args); }
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
