@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
     }
     // End to end with the networks: rANS, per-slot tables.
     EntropyModel em = EntropyModel::fit(tr_idx.data(), n_train, slots, {k}, TableMode::per_slot, 25, subspaces);
-    Codec codec(model, em, CoderId::rans, codec_fingerprint(pqvae_decoder_tensors(*model), CoderId::rans, em));
+    Codec codec(model, em, CoderId::rans, codec_fingerprint(decoding_tensors(*model), CoderId::rans, em));
     codec.set_batch_size(256);
     std::vector<uint8_t> stream;
     const double c0 = now();

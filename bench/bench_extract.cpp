@@ -27,44 +27,22 @@
 #include "data/image_dataset.h"
 #include "models/clip/clip_config.h"
 #include "models/clip/clip_model.h"
+#include "clip_bench_model.h"
+#include "data/test_image_writers.h"
 
 using namespace semcodec;
+using semcodec::bench::image_flops;
+using semcodec::bench::random_weights;
+using semcodec::bench::transformer_flops;
+using semcodec::test::encode_jpeg;
 namespace fs = std::filesystem;
 
 namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-// Multiply-adds x 2 of one transformer over `len` tokens of width w
-// (qkv + out + MLP: 12 w^2 per token; scores and weighted sum: 2 len w).
-double transformer_flops(int64_t layers, int64_t len, int64_t w) {
-  const double l = static_cast<double>(len), d = static_cast<double>(w);
-  return 2.0 * static_cast<double>(layers) * (12.0 * l * d * d + 2.0 * l * l * d);
-}
-
-double image_flops(const ClipConfig& c) {
-  const double patches = static_cast<double>(c.grid_size() * c.grid_size());
-  const double patch = 2.0 * patches * 3.0 * static_cast<double>(c.vision_patch_size * c.vision_patch_size * c.vision_width);
-  return patch + transformer_flops(c.vision_layers, c.image_tokens(), c.vision_width) +
-         2.0 * static_cast<double>(c.vision_width * c.embed_dim);
-}
-
-std::map<std::string, at::Tensor> random_weights(const ClipConfig& c) {
-  at::manual_seed(0);
-  std::map<std::string, at::Tensor> w;
-  for (const auto& [name, shape] : clip_parameter_shapes(c)) {
-    if (name.find("ln_") != std::string::npos)
-      w[name] = name.find("weight") != std::string::npos ? at::ones(shape) : at::zeros(shape);
-    else if (name == "logit_scale")
-      w[name] = at::full(shape, 4.6052);
-    else
-      w[name] = at::randn(shape) * 0.02;
-  }
-  return w;
-}
-
 // A photo-like JPEG (smooth gradients plus texture), quality 90.
-std::string encode_jpeg(int width, int height, int seed) {
+std::string photo_jpeg(int width, int height, int seed) {
   std::vector<uint8_t> px(static_cast<size_t>(width) * height * 3);
   uint32_t state = 12345u + static_cast<uint32_t>(seed) * 7919u;
   for (int y = 0; y < height; ++y)
@@ -76,29 +54,7 @@ std::string encode_jpeg(int width, int height, int seed) {
       p[1] = static_cast<uint8_t>((y * 255 / height + noise) & 255);
       p[2] = static_cast<uint8_t>(((x ^ y) + seed * 17) & 255);
     }
-  jpeg_compress_struct c;
-  jpeg_error_mgr err;
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  unsigned char* buf = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&c, &buf, &size);
-  c.image_width = static_cast<JDIMENSION>(width);
-  c.image_height = static_cast<JDIMENSION>(height);
-  c.input_components = 3;
-  c.in_color_space = JCS_RGB;
-  jpeg_set_defaults(&c);
-  jpeg_set_quality(&c, 90, TRUE);
-  jpeg_start_compress(&c, TRUE);
-  while (c.next_scanline < c.image_height) {
-    JSAMPROW row = px.data() + static_cast<size_t>(c.next_scanline) * width * 3;
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  std::string out(reinterpret_cast<char*>(buf), size);
-  std::free(buf);
-  return out;
+  return encode_jpeg(width, height, 3, JCS_RGB, px, 90);
 }
 
 }  // namespace
@@ -154,7 +110,7 @@ int main(int argc, char** argv) {
   for (int c = 0; c < 10; ++c) dataset.class_names.push_back(fmt::format("class{}", c));
   const int64_t distinct = std::min<int64_t>(images, 64);
   for (int64_t i = 0; i < distinct; ++i) {
-    std::ofstream(dir / fmt::format("img{}.jpg", i), std::ios::binary) << encode_jpeg(width, height, static_cast<int>(i));
+    std::ofstream(dir / fmt::format("img{}.jpg", i), std::ios::binary) << photo_jpeg(width, height, static_cast<int>(i));
   }
   for (int64_t i = 0; i < images; ++i)
     dataset.records.push_back({(dir / fmt::format("img{}.jpg", i % distinct)).string(), i % 10, fmt::format("r{}", i)});

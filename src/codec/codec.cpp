@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "models/pqvae/pqvae_shared.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
 #include "util/hash.h"
@@ -74,16 +73,9 @@ Fingerprint codec_fingerprint(const std::vector<NamedTensor>& decoder_tensors, C
   return h.digest();
 }
 
-std::vector<NamedTensor> pqvae_decoder_tensors(PQVAEShared& model) {
+std::vector<NamedTensor> decoding_tensors(Quantizer& quantizer) {
   std::vector<NamedTensor> out;
-  auto keep = [](const std::string& name) {
-    return name == "pq.codebook" || name.rfind("decoder.", 0) == 0;
-  };
-  for (const auto& p : model.named_parameters())
-    if (keep(p.key())) out.push_back({p.key(), p.value()});
-  for (const auto& b : model.named_buffers())
-    if (keep(b.key())) out.push_back({b.key(), b.value()});
-  if (model.config().center_features) out.push_back({"feature_mean", model.feature_mean});
+  for (auto& [name, t] : quantizer.decoding_state()) out.push_back({name, t});
   return out;
 }
 

@@ -24,8 +24,6 @@
 
 namespace semcodec {
 
-class PQVAEShared;
-
 struct NamedTensor {
   std::string name;
   at::Tensor value;
@@ -37,9 +35,10 @@ struct NamedTensor {
 // (EntropyModel::to_bytes). Independent of the device and of the host's byte order.
 Fingerprint codec_fingerprint(const std::vector<NamedTensor>& decoder_tensors, CoderId coder,
                               const EntropyModel& model);
-// What decoding with PQVAE-shared depends on: "pq.codebook", every "decoder.*"
-// tensor and, when the model centres features, "feature_mean".
-std::vector<NamedTensor> pqvae_decoder_tensors(PQVAEShared& model);
+// What decoding with the quantizer depends on (Quantizer::decoding_state): for
+// the PQ-VAEs "pq.codebook", every "decoder.*" tensor and, when the model
+// centres features, "feature_mean"; for the fitted baselines their state.
+std::vector<NamedTensor> decoding_tensors(Quantizer& quantizer);
 
 // Reports items done so far (for progress bars); may be empty.
 using CodecProgress = std::function<void(int64_t items_done)>;

@@ -5,7 +5,7 @@
 #include "data/device.h"
 #include "data/feature_set.h"
 #include "data/feature_store.h"
-#include "models/pqvae/pqvae_shared.h"
+#include "train/quantizer_factory.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -45,7 +45,7 @@ nlohmann::json entropy_meta(const Checkpoint& ckpt, const std::string& source) {
 }
 
 // Training indices, item-major, in batches with a progress bar.
-std::vector<int32_t> encode_all(PQVAEShared& model, const at::Tensor& features, bool progress) {
+std::vector<int32_t> encode_all(Quantizer& model, const at::Tensor& features, bool progress) {
   const int64_t n = features.size(0), batch = 4096;
   std::vector<int32_t> out;
   out.reserve(static_cast<size_t>(n * model.slots()));
@@ -58,6 +58,21 @@ std::vector<int32_t> encode_all(PQVAEShared& model, const at::Tensor& features, 
   }
   bar.finish();
   return out;
+}
+
+// Tables larger than this many counts (e.g. per-slot tables of float16's
+// 768 slots x 65536 symbols) are not fitted: they would not fit in memory
+// and could never be estimated from a training set anyway.
+constexpr int64_t kMaxTableEntries = int64_t{1} << 24;
+
+int64_t table_entries(TableMode m, int64_t slots, int64_t positions, int64_t subspaces, int64_t k) {
+  switch (m) {
+    case TableMode::shared: return k;
+    case TableMode::per_subspace: return subspaces * k;
+    case TableMode::per_position: return positions * k;
+    case TableMode::per_slot: return slots * k;
+  }
+  return slots * k;
 }
 
 // Ideal code length of one half under tables fitted on the other half, both ways, per item.
@@ -115,7 +130,7 @@ CoderId checkpoint_coder(const Checkpoint& ckpt, const std::string& source) {
   return parse_coder_id(j["coder"].get<std::string>());
 }
 
-EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, const at::Tensor& train_features,
+EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, const at::Tensor& train_features,
                                         const EntropyFitOptions& opt) {
   require(train_features.dim() == 2 && train_features.size(0) > 0 && train_features.size(1) == model.embed_dim(),
           "fit-entropy: expected [N > 0, {}] training features, got {}", model.embed_dim(), train_features.sizes());
@@ -123,9 +138,14 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, co
           "fit-entropy: unknown coder '{}' (auto, rans, huffman or raw)", opt.coder);
   CoderId coder = opt.coder == "auto" ? CoderId::rans : parse_coder_id(opt.coder);
   const int64_t slots = model.slots(), k = model.alphabet_size(0);
-  const int64_t subspaces = model.pq->subspaces(), positions = slots / subspaces;
+  for (int64_t s = 1; s < slots; ++s)
+    require(model.alphabet_size(s) == k, "fit-entropy: {} has slots of different alphabet sizes ({} and {})",
+            model.name(), k, model.alphabet_size(s));
+  const int64_t subspaces = model.subspaces(), positions = slots / subspaces;
+  require(subspaces >= 1 && positions * subspaces == slots, "fit-entropy: {} slots are not positions x {} sub-spaces",
+          slots, subspaces);
   require(opt.max_items >= 0, "fit-entropy: max_items must be >= 0, got {}", opt.max_items);
-  model.eval();
+  if (auto* net = dynamic_cast<torch::nn::Module*>(&model)) net->eval();
   at::Tensor rows = train_features;
   if (opt.max_items > 0 && rows.size(0) > opt.max_items) {
     std::vector<int64_t> pick(static_cast<size_t>(opt.max_items));
@@ -143,6 +163,7 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, co
   TableMode best = TableMode::shared;
   double best_bits = 0;
   for (TableMode m : kAllModes) {
+    if (table_entries(m, slots, positions, subspaces, k) > kMaxTableEntries) continue;
     rep.entropy_bits[cli_name(m)] = empirical_entropy_bits(idx.data(), n, slots, {k}, m, positions, subspaces);
     const double cv = cross_validated_bits(idx, n, slots, k, m, positions, subspaces, opt.smoothing);
     rep.heldout_bits[cli_name(m)] = cv;
@@ -151,6 +172,9 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, co
   }
   const TableMode mode = opt.tables == "auto" ? (coder == CoderId::raw ? TableMode::shared : best)
                                               : parse_tables(opt.tables);
+  require(table_entries(mode, slots, positions, subspaces, k) <= kMaxTableEntries,
+          "fit-entropy: {} tables for {} ({} slots x {} symbols) would hold over {} counts; use shared{} tables",
+          cli_name(mode), model.name(), slots, k, kMaxTableEntries, subspaces > 1 ? " or per-subspace" : "");
   EntropyModel em = EntropyModel::fit(idx.data(), n, slots, {k}, mode, positions, subspaces, opt.smoothing);
   // Payload bits each coder actually spends on (up to 20,000 of) the training
   // items: rANS pays ~32 bits per item for its state, Huffman up to 1 bit per
@@ -167,7 +191,7 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, co
   rep.coder = coder_name(coder);
   rep.table_mode = cli_name(mode);
   rep.model_bits = model_code_bits(em, idx.data(), n);
-  rep.fingerprint = codec_fingerprint(pqvae_decoder_tensors(model), coder, em);
+  rep.fingerprint = codec_fingerprint(decoding_tensors(model), coder, em);
 
   std::vector<int64_t> flat = em.serialize();
   ckpt.entropy.clear();
@@ -184,8 +208,7 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, co
 EntropyFitReport fit_entropy_in_file(const std::string& checkpoint, const at::Tensor& train_features,
                                      const EntropyFitOptions& opt) {
   Checkpoint ck = load_checkpoint(checkpoint);
-  auto model = make_model(ck, checkpoint);
-  model->to(resolve_device(opt.device));
+  auto model = make_quantizer(ck, checkpoint, opt.device);
   EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train_features, opt);
   save_checkpoint(checkpoint, ck);
   return rep;
@@ -206,8 +229,7 @@ EntropyFitReport fit_entropy_from_features(const std::string& checkpoint, const 
   FeatureSet train = select_classes(set, ck.train_classes);
   require(train.size() > 0, "{}: no row belongs to the checkpoint's {} training classes", path,
           ck.train_classes.size());
-  auto model = make_model(ck, checkpoint);
-  model->to(resolve_device(opt.device));
+  auto model = make_quantizer(ck, checkpoint, opt.device);
   EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train.features, opt);
   save_checkpoint(checkpoint, ck);
   return rep;
@@ -225,9 +247,8 @@ void copy_entropy_tables(const std::string& from, const std::string& to) {
 std::unique_ptr<Codec> make_codec(const Checkpoint& ckpt, const std::string& source, const std::string& device) {
   EntropyModel em = checkpoint_entropy_model(ckpt, source);
   const CoderId coder = checkpoint_coder(ckpt, source);
-  std::shared_ptr<PQVAEShared> model = make_model(ckpt, source);
-  model->to(resolve_device(device));
-  const Fingerprint fp = codec_fingerprint(pqvae_decoder_tensors(*model), coder, em);
+  std::shared_ptr<Quantizer> model = make_quantizer(ckpt, source, device);
+  const Fingerprint fp = codec_fingerprint(decoding_tensors(*model), coder, em);
   return std::make_unique<Codec>(model, std::move(em), coder, fp);
 }
 

@@ -30,6 +30,9 @@ struct EntropyFitOptions {
   bool progress = true;
 };
 
+// Training rows the end of `train` encodes to fit a run's tables.
+constexpr int64_t kEndOfTrainingFitRows = 10000;
+
 struct EntropyFitReport {
   std::string coder, table_mode;
   int64_t items = 0, slots = 0;
@@ -50,8 +53,9 @@ bool has_entropy_tables(const Checkpoint& ckpt);
 EntropyModel checkpoint_entropy_model(const Checkpoint& ckpt, const std::string& source);
 CoderId checkpoint_coder(const Checkpoint& ckpt, const std::string& source);
 
-// Fits tables on the indices of `train_features` under `model` and stores them in `ckpt`.
-EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, PQVAEShared& model, const at::Tensor& train_features,
+// Fits tables on the indices of `train_features` under `model` (any method's
+// Quantizer) and stores them in `ckpt`.
+EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, const at::Tensor& train_features,
                                         const EntropyFitOptions& options);
 // Loads `checkpoint`, fits on `train_features` and rewrites the file atomically.
 EntropyFitReport fit_entropy_in_file(const std::string& checkpoint, const at::Tensor& train_features,

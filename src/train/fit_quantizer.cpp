@@ -1,5 +1,7 @@
 #include "train/fit_quantizer.h"
 
+#include "train/checkpoint_codec.h"
+
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -142,6 +144,11 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   ck.state.epochs_done = 1;
   ck.state.best_top1 = acc.top1;
   ck.state.best_epoch = 1;
+  // Entropy-coder tables, so `compress` and `eval --via-bitstream` work on the run.
+  EntropyFitOptions fit;
+  fit.progress = opt.progress;
+  fit.max_items = kEndOfTrainingFitRows;
+  fit_checkpoint_entropy(ck, *q, train.features, fit);
   save_checkpoint(result.best_checkpoint, ck);
   save_checkpoint(result.last_checkpoint, ck);
   result.last_epoch = rec;

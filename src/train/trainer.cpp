@@ -29,9 +29,6 @@ namespace semcodec {
 
 namespace {
 
-// Training rows encoded to fit a checkpoint's entropy tables (an even stride).
-constexpr int64_t kEntropyFitRows = 10000;
-
 // PyTorch's default conv initialization (uniform with bound 1/sqrt(fan_in),
 // fan_in = size(1) * kernel area) drawn from our own generator, so a seed gives
 // the same network on every LibTorch version.
@@ -310,16 +307,13 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
     result.last_epoch = rec;
   }
   // Trained checkpoints carry entropy-coder tables fitted on the training
-  // classes, so `compress` works on them directly (docs/bitstream.md).
-  // (The table fit builds PQVAE-shared from the checkpoint: other methods get
-  // their tables from `semcodec fit-entropy` once it builds any Quantizer.)
-  // The fit encodes up to kEntropyFitRows training rows per checkpoint, and
-  // only once when the best epoch is the last one (same weights).
+  // classes, so `compress` works on them directly (docs/bitstream.md). The fit encodes up to kEndOfTrainingFitRows training rows per checkpoint,
+  // and only once when the best epoch is the last one (same weights).
   EntropyFitOptions fit;
   fit.device = cfg.train.device;
   fit.progress = opt.progress;
-  fit.max_items = kEntropyFitRows;
-  if (cfg.model.method == "pqvae_shared" && file_exists(result.last_checkpoint)) {
+  fit.max_items = kEndOfTrainingFitRows;
+  if (file_exists(result.last_checkpoint)) {
     fit_entropy_in_file(result.last_checkpoint, train.features, fit);
     if (file_exists(result.best_checkpoint)) {
       if (st.best_epoch == st.epochs_done)

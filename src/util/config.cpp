@@ -25,6 +25,7 @@ void validate(const RunConfig& config, const std::string& source) {
     require(!split.heldout_classes_file.empty(),
             "{}: data.split.heldout_classes_file: required when data.split.mode is 'files'", source);
   }
+  validate_method_keys(m, source);
 }
 
 namespace config_detail {

@@ -48,7 +48,7 @@ std::unique_ptr<Codec> make_test_codec(const std::shared_ptr<PQVAEShared>& m, co
   std::vector<int32_t> idx = indices_to_int32(m->encode(x));
   EntropyModel em = EntropyModel::fit(idx.data(), x.size(0), m->slots(), {m->alphabet_size(0)}, mode, 25,
                                       m->pq->subspaces());
-  Fingerprint fp = codec_fingerprint(pqvae_decoder_tensors(*m), coder, em);
+  Fingerprint fp = codec_fingerprint(decoding_tensors(*m), coder, em);
   return std::make_unique<Codec>(m, em, coder, fp);
 }
 
@@ -137,16 +137,16 @@ TEST_CASE("the fingerprint covers codebook, decoder and tables but not the encod
   auto base = make_test_codec(m, x, CoderId::rans);
   const Fingerprint fp = base->fingerprint();
   const EntropyModel& em = base->model();
-  CHECK(codec_fingerprint(pqvae_decoder_tensors(*m), CoderId::rans, em) == fp);  // deterministic
-  CHECK(codec_fingerprint(pqvae_decoder_tensors(*m), CoderId::huffman, em) != fp);
+  CHECK(codec_fingerprint(decoding_tensors(*m), CoderId::rans, em) == fp);  // deterministic
+  CHECK(codec_fingerprint(decoding_tensors(*m), CoderId::huffman, em) != fp);
   EntropyModel other = EntropyModel::uniform(em.slots(), em.alphabet_sizes(), em.mode(), em.positions(), em.subspaces());
-  CHECK(codec_fingerprint(pqvae_decoder_tensors(*m), CoderId::rans, other) != fp);
+  CHECK(codec_fingerprint(decoding_tensors(*m), CoderId::rans, other) != fp);
   at::NoGradGuard g;
   auto nudge = [&](at::Tensor t) {  // one float moves by one ulp
     float* p = t.data_ptr<float>();
     const float old = p[0];
     p[0] = std::nextafter(old, 2.0f);
-    Fingerprint changed = codec_fingerprint(pqvae_decoder_tensors(*m), CoderId::rans, em);
+    Fingerprint changed = codec_fingerprint(decoding_tensors(*m), CoderId::rans, em);
     p[0] = old;
     return changed;
   };

@@ -10,6 +10,7 @@
 #include "eval/evaluate.h"
 #include "models/quantizers/faiss_quantizer.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_codec.h"
 #include "train/fit_quantizer.h"
 #include "train/quantizer_factory.h"
 #include "train/trainer.h"
@@ -20,18 +21,8 @@ using namespace semcodec;
 using semcodec::test::TempDir;
 
 namespace {
-std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-TrainOptions quiet() {
-  TrainOptions o;
-  o.progress = false;
-  return o;
-}
+using test::quiet;
+using test::read_metrics;
 RunConfig fitted_run(const std::string& data, const std::string& out, const std::string& method) {
   RunConfig cfg = test::small_run(data, out);
   cfg.model.method = method;
@@ -185,4 +176,38 @@ TEST_CASE("train_run: method-specific keys are checked", "[train][baselines]") {
   CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_pad_dims"));
   cfg.model.method = "pqvae_shared";
   CHECK_THROWS_WITH(make_fitted_quantizer(cfg.model), Catch::Contains("not a fitted"));
+}
+
+TEST_CASE("every method's run carries entropy tables; its bitstream decodes to the in-memory reconstruction",
+          "[train][baselines][codec]") {
+  TempDir dir("codec-all-methods");
+  const std::string data = test::write_small_synthetic(dir);
+  const at::Tensor x = read_feature_file(data).features.narrow(0, 0, 120);
+  std::vector<std::string> methods = {"learned_sq", "learned_sq_per_dim", "float16", "int8", "vqvae_kmeans_pq"};
+  if (faiss_available()) methods.push_back("faiss_pq");
+  std::map<std::string, std::vector<uint8_t>> streams;
+  std::map<std::string, std::string> checkpoints;
+  for (const std::string& method : methods) {
+    INFO(method);
+    RunConfig cfg = fitted_run(data, dir.file(method), method);
+    if (method == "vqvae_kmeans_pq") cfg.train.epochs = 1, cfg.train.max_steps_per_epoch = 3;
+    TrainResult r = train_run(cfg, quiet());
+    checkpoints[method] = r.best_checkpoint;
+    REQUIRE(has_entropy_tables(load_checkpoint(r.best_checkpoint)));
+    auto codec = load_codec(r.best_checkpoint, "cpu");
+    auto q = make_quantizer(load_checkpoint(r.best_checkpoint), r.best_checkpoint, "cpu");
+    const at::Tensor idx = q->encode(x);
+    std::vector<uint8_t> bytes = codec->encode(x);
+    CodecDecoded dec = codec->decode(bytes);
+    CHECK(at::equal(dec.indices, idx.cpu()));
+    CHECK(at::equal(dec.features, q->decode(idx).cpu()));
+    // Coded payload never exceeds the raw rate by more than the coder's framing.
+    CHECK(static_cast<double>(dec.rate.payload_bytes) * 8.0 / 120 <= q->raw_bits() + 64);
+    streams[method] = bytes;
+  }
+  // A stream only decodes with the checkpoint that made it.
+  auto int8 = load_codec(checkpoints.at("int8"), "cpu");
+  CHECK_THROWS_WITH(int8->decode(streams.at("learned_sq")), Catch::Contains("another checkpoint"));
+  auto sq = load_codec(checkpoints.at("learned_sq"), "cpu");
+  CHECK_THROWS_WITH(sq->decode(streams.at("vqvae_kmeans_pq")), Catch::Contains("another checkpoint"));
 }

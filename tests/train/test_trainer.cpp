@@ -14,18 +14,8 @@ using namespace semcodec;
 using semcodec::test::TempDir;
 
 namespace {
-std::vector<nlohmann::json> read_metrics(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<nlohmann::json> out;
-  for (std::string line; std::getline(f, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-TrainOptions quiet() {
-  TrainOptions o;
-  o.progress = false;
-  return o;
-}
+using test::quiet;
+using test::read_metrics;
 }  // namespace
 
 TEST_CASE("a short training run raises held-out cosine and accuracy", "[train]") {

@@ -1,9 +1,15 @@
 // A small but real training setup shared by the trainer tests: a synthetic
 // CLIP-like set (100 classes x 20, D = 64) and a narrow PQVAE-shared.
 #pragma once
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
 #include "data/feature_store.h"
 #include "data/synthetic.h"
 #include "test_support.h"
+#include "train/trainer.h"
 #include "util/run_config.h"
 
 namespace semcodec::test {
@@ -42,6 +48,21 @@ inline std::string write_small_synthetic(const TempDir& dir) {
   std::string path = dir.file("small.h5");
   write_feature_file(path, make_synthetic(o));
   return path;
+}
+
+// One JSON record per line of a run's metrics.jsonl.
+inline std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(f, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+inline TrainOptions quiet() {
+  TrainOptions o;
+  o.progress = false;
+  return o;
 }
 
 }  // namespace semcodec::test

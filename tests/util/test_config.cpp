@@ -287,3 +287,14 @@ TEST_CASE("config: describe lists every key and docs/config.md is current", "[co
     FAIL("docs/config.md is out of date: replace its key tables with " << fresh);
   }
 }
+
+TEST_CASE("config: method-specific keys are checked when the config is loaded", "[config]") {
+  // 401 bits cannot be split into 8-bit FAISS sub-quantizers.
+  CHECK_THROWS_WITH(from_text("model:\n  method: faiss_pq\n  faiss_bits: 401\n"),
+                    Catch::Contains("x.yaml") && Catch::Contains("model.faiss_bits") && Catch::Contains("401"));
+  CHECK_THROWS_WITH(from_text("model:\n  method: faiss_pq\n  faiss_bits: 400\n  faiss_m: 10\n"),
+                    Catch::Contains("x.yaml") && Catch::Contains("model.faiss_m"));
+  // The same keys are fine for a method that does not use them.
+  CHECK_NOTHROW(from_text("model:\n  method: learned_sq\n  faiss_bits: 401\n"));
+  CHECK_NOTHROW(from_text("model:\n  method: faiss_pq\n  faiss_bits: 400\n  faiss_pad_dims: true\n"));
+}

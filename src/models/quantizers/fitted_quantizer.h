@@ -23,6 +23,7 @@ class FittedQuantizer : public Quantizer {
   virtual std::map<std::string, at::Tensor> state() const = 0;
   // Restores state(); every missing or mis-shaped tensor is an error naming `source`.
   virtual void load_state(const std::map<std::string, at::Tensor>& state, const std::string& source) = 0;
+  std::map<std::string, at::Tensor> decoding_state() override { return state(); }
 };
 
 // [N, D] -> float32 CPU contiguous rows of unit L2 norm (zero rows stay zero).

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace semcodec {
@@ -26,6 +27,12 @@ class Quantizer {
   // Alphabet size of one slot: what the entropy coder needs.
   virtual int64_t alphabet_size(int64_t slot) const = 0;
   virtual int64_t embed_dim() const = 0;
+  // Slots are position-major over this many sub-spaces (slot = position *
+  // subspaces + subspace); entropy tables may be shared along either axis.
+  virtual int64_t subspaces() const { return 1; }
+  // Every tensor decode() depends on, by name: the codec fingerprint hashes
+  // them, so a stream only decodes with the model that made it.
+  virtual std::map<std::string, at::Tensor> decoding_state() = 0;
   // Bits per item with fixed-length codes: sum over slots of ceil(log2 K_s).
   virtual double raw_bits() const {
     double bits = 0;
