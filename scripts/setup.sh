@@ -45,9 +45,9 @@ REQUIRED=(build-essential cmake ninja-build pkg-config libtorch-dev libopenblas0
           libjpeg-dev libpng-dev)
 # libjpeg-dev pulls in libjpeg-turbo's libjpeg API (Debian: libjpeg62-turbo-dev, Ubuntu:
 # libjpeg-turbo8-dev); image decoding (src/data/image_decode.cpp) needs it and libpng.
-# Optional (plots, FAISS baselines): skipped with a warning when the
+# Optional (plots, FAISS baselines, multi-process training): skipped with a warning when the
 # distribution lacks them. "a|b" installs the first of the alternatives that exists.
-OPTIONAL=(libturbojpeg0-dev gnuplot-nox libfaiss-dev)
+OPTIONAL=(libturbojpeg0-dev gnuplot-nox libfaiss-dev libgloo-dev)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

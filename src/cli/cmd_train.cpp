@@ -33,6 +33,7 @@ void add_train(CLI::App& app) {
     opt.progress = !o->quiet;
     opt.config_source = o->config;
     TrainResult r = train_run(cfg, opt);
+    if (!r.main_rank) return;  // rank 0 reports
     fmt::print("best checkpoint {} (epoch {}, held-out top-1 {:.2f}%)\nlast checkpoint {}\nmetrics {}\n",
                r.best_checkpoint, r.best_epoch, 100 * r.best_top1, r.last_checkpoint, r.metrics_log);
   });

@@ -22,5 +22,6 @@ void add_extract(CLI::App& app);
 void add_embed_text(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_report(CLI::App& app);
+void add_launch(CLI::App& app);
 
 }  // namespace semcodec::cli

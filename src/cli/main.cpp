@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   semcodec::cli::add_eval(app);
   semcodec::cli::add_sweep(app);
   semcodec::cli::add_report(app);
+  semcodec::cli::add_launch(app);
   semcodec::cli::add_fit_entropy(app);
   semcodec::cli::add_compress(app);
   semcodec::cli::add_decompress(app);

@@ -59,12 +59,19 @@ nlohmann::json scalar_json(const std::string& s) {
   return s;
 }
 
-// Settings that do not change a cell's result stay out of its key.
+// The hash of the keys whose values differ from the built-in defaults, so a
+// key added to semcodec later (with a default that keeps old behaviour) does
+// not invalidate finished cells. Settings that do not change a cell's result
+// (output directory, device, threads) stay out of it.
 std::string cell_key(RunConfig cfg) {
   cfg.output.dir.clear();
   cfg.train.device = "auto";
   cfg.train.threads = 0;
-  return config_hash(cfg);
+  const nlohmann::json mine = to_json(cfg).flatten(), defaults = to_json(RunConfig{}).flatten();
+  nlohmann::json diff = nlohmann::json::object();
+  for (const auto& [path, value] : mine.items())
+    if (!defaults.contains(path) || defaults[path] != value) diff[path] = value;
+  return config_detail::fnv1a64_hex(diff.dump());
 }
 
 const SweepCell& find_cell(const SweepSpec& spec, const std::string& key) {

@@ -1,5 +1,8 @@
 #include "train/trainer.h"
 
+#include "train/data_parallel.h"
+#include "train/distributed_sampler.h"
+
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -167,6 +170,13 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
     fail("{}: the run directory already holds a checkpoint; pass --resume to continue it or --overwrite to start again",
          result.run_dir);
 
+  // Several processes (semcodec launch, torchrun, srun): data-parallel over
+  // c10d; rank 0 alone validates and writes (docs/distributed.md).
+  std::unique_ptr<DataParallel> dp = DataParallel::from_env(dist_env(), cfg.train.dist_timeout_s);
+  const bool main_rank = !dp || dp->is_main();
+  if (dp)
+    require(cfg.train.batch_size >= dp->world_size(), "{}: train.batch_size {} is smaller than the {} ranks", src,
+            cfg.train.batch_size, dp->world_size());
   auto model = std::make_shared<Model>(cfg.model);
   init_weights(*model, static_cast<uint64_t>(cfg.train.seed));
   model->to(dev);
@@ -200,15 +210,29 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   // the end of the quantizer warm-up (step 0 without one). It is part of every
   // checkpoint, so a resumed run never refits it.
   const int64_t warmup = cfg.model.codebook_init == "uniform" ? 0 : cfg.model.quantizer_warmup_steps;
+  // Every rank holds rank 0's parameters and buffers after this (and after
+  // any codebook refit or restart, which each rank would compute on its own).
+  auto sync_model = [&] {
+    if (!dp) return;
+    std::vector<at::Tensor> all;
+    for (const auto& p : model->named_parameters()) all.push_back(p.value());
+    for (const auto& b : model->named_buffers()) all.push_back(b.value());
+    dp->broadcast(all);
+  };
   auto refit_codebook = [&] {
     fit_codebook(*model, train_x, cfg.model, mix_seed(static_cast<uint64_t>(cfg.train.seed), 0xC0DE), st.step, dev);
+    sync_model();
   };
+  sync_model();
   if (!opt.resume && warmup == 0) refit_codebook();
-  write_resolved_config(result.run_dir, cfg);
-  JsonlLog log(result.metrics_log, /*append=*/opt.resume);
+  if (main_rank) write_resolved_config(result.run_dir, cfg);
+  std::unique_ptr<JsonlLog> log;
+  if (main_rank) log = std::make_unique<JsonlLog>(result.metrics_log, /*append=*/opt.resume);
 
   const int64_t n = train.size(), batch = cfg.train.batch_size, k = total_codewords(*model);
   int64_t steps_per_epoch = (n + batch - 1) / batch;
+  // A last batch with fewer rows than ranks would leave a rank without data: dropped.
+  if (dp && n % batch != 0 && n % batch < dp->world_size()) --steps_per_epoch;
   if (cfg.train.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.train.max_steps_per_epoch);
   const at::Tensor train_labels = train.labels;
 
@@ -223,10 +247,12 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
     int64_t restarts = 0, seen = 0;
     auto t0 = std::chrono::steady_clock::now();
     ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg.train.epochs), steps_per_epoch * batch, "samples",
-                    opt.progress);
+                    opt.progress && main_rank);
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const int64_t b = std::min(batch, n - s * batch);
-      at::Tensor x = train_x.index_select(0, perm.narrow(0, s * batch, b).to(train_x.device())).to(dev);
+      // With several ranks each takes its slice of the global batch (distributed_sampler.h).
+      const RankSlice slice = rank_slice(n, batch, s, dp ? dp->rank() : 0, dp ? dp->world_size() : 1);
+      const int64_t b = slice.rows();
+      at::Tensor x = train_x.index_select(0, perm.narrow(0, slice.begin, b).to(train_x.device())).to(dev);
       if (warmup > 0 && st.step == warmup) refit_codebook();
       const bool warming_up = st.step < warmup;
       if (st.step < lr_warmup) adam.set_lr(lr * static_cast<double>(st.step + 1) / static_cast<double>(lr_warmup));
@@ -236,21 +262,50 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
       PQVAELoss loss = pqvae_loss(x, fwd, cfg.loss);
       require(std::isfinite(loss.distortion) && std::isfinite(loss.codebook),
               "training diverged at epoch {} step {} (loss is not finite); lower train.lr", epoch + 1, st.step + 1);
-      loss.total.backward();
+      if (dp) {
+        // Each rank's mean loss weighted by its share of the global batch; the
+        // summed gradients are then those of the global batch's mean loss.
+        (loss.total * slice.share()).backward();
+        // Every rank runs the same graph, so the same gradients are defined
+        // everywhere (the codebook has none during the quantizer warm-up).
+        std::vector<at::Tensor> grads;
+        for (const auto& p : params)
+          if (p.second.grad().defined()) grads.push_back(p.second.grad());
+        dp->allreduce_sum(grads);
+      } else {
+        loss.total.backward();
+      }
       adam.step();
       ++st.step;
       if (!warming_up) {
         counts += at::bincount(codeword_ids(*model, fwd.pq.indices), {}, k);
         restarts += update_codebook(*model, fwd, cfg, st.step, adam);
+        // Usage clocks, restarts and EMA updates saw only this rank's rows: rank 0's state wins.
+        if (dp) {
+          std::vector<at::Tensor> pq_state;
+          for (const auto& t : model->pq->parameters()) pq_state.push_back(t);
+          for (const auto& t : model->pq->buffers()) pq_state.push_back(t);
+          dp->broadcast(pq_state);
+        }
       }
       sum_loss += loss.total.item<double>() * b;
       sum_dist += loss.distortion * b, sum_cb += loss.codebook * b, sum_commit += loss.commitment * b;
       seen += b;
       bar.set_postfix(fmt::format("loss {:.4f} cos {:.4f}", sum_loss / seen, 1 - sum_dist / seen));
-      bar.advance(b);
+      bar.advance(slice.batch);
     }
     bar.finish();
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    st.epochs_done = epoch + 1;
+    if (dp) {
+      at::Tensor sums = at::tensor({sum_loss, sum_dist, sum_cb, sum_commit, static_cast<double>(seen),
+                                    static_cast<double>(restarts)}, at::kDouble);
+      dp->allreduce_sum({sums, counts});
+      sum_loss = sums[0].item<double>(), sum_dist = sums[1].item<double>(), sum_cb = sums[2].item<double>();
+      sum_commit = sums[3].item<double>(), seen = static_cast<int64_t>(sums[4].item<double>());
+      restarts = static_cast<int64_t>(sums[5].item<double>());
+      if (!main_rank) continue;  // rank 0 validates, logs and writes checkpoints
+    }
 
     // An epoch that ends inside the warm-up is still validated (and saved) quantized.
     if (warmup > 0 && st.step <= warmup) refit_codebook();
@@ -263,7 +318,6 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
     const double entropy = -(p * at::where(p > 0, p.log(), at::zeros_like(p))).sum().item<double>();
     const int64_t dead = (counts == 0).sum().item<int64_t>();
 
-    st.epochs_done = epoch + 1;
     nlohmann::json rec = {{"epoch", epoch + 1},
                           {"step", st.step},
                           {"lr", lr},
@@ -284,7 +338,7 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
                           {"codebook_size", k},
                           {"dead_code_restarts", restarts},
                           {"raw_bits", pqvae_raw_bits(cfg.model)}};
-    log.write(rec);
+    log->write(rec);
     if (opt.progress)
       fmt::print(stderr, "  val top1 {:.2f}% (clean {:.2f}%)  cos {:.4f}  codebook {}/{} used, perplexity {:.2f}\n",
                  100 * acc.top1, 100 * val.clean.top1, cos, k - dead, k, std::exp(entropy));
@@ -313,7 +367,7 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   fit.device = cfg.train.device;
   fit.progress = opt.progress;
   fit.max_items = kEndOfTrainingFitRows;
-  if (file_exists(result.last_checkpoint)) {
+  if (main_rank && file_exists(result.last_checkpoint)) {
     fit_entropy_in_file(result.last_checkpoint, train.features, fit);
     if (file_exists(result.best_checkpoint)) {
       if (st.best_epoch == st.epochs_done)
@@ -324,6 +378,7 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   }
   result.best_top1 = st.best_top1;
   result.best_epoch = st.best_epoch;
+  result.main_rank = main_rank;
   return result;
 }
 

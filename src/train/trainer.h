@@ -24,6 +24,7 @@ struct TrainResult {
   nlohmann::json last_epoch;  // the metrics record of the final epoch
   double best_top1 = -1;
   int64_t best_epoch = -1;
+  bool main_rank = true;  // false on the other ranks of a multi-process run (they write nothing)
 };
 
 TrainResult train_pqvae(const RunConfig& config, const TrainOptions& options);

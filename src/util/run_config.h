@@ -175,6 +175,7 @@ struct TrainConfig {
   int64_t threads = 0;          // CPU intra-op threads, 0 = all cores
   int64_t max_steps_per_epoch = 0;  // 0 = full epochs
   int64_t val_max_rows = 0;         // 0 = validate on every held-out row
+  double dist_timeout_s = 300;      // collectives of multi-process runs (docs/distributed.md)
   template <class V> void visit(V& v) {
     v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
     v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
@@ -194,6 +195,9 @@ struct TrainConfig {
     v.field("val_max_rows", val_max_rows,
             "per-epoch validation on at most this many held-out rows, an even stride (0 = all; eval always uses all)",
             Limits::range(0, 1e12));
+    v.field("dist_timeout_s", dist_timeout_s,
+            "multi-process runs: seconds a rank waits for the others before failing (rendezvous and every collective)",
+            Limits::range(1, 1e7));
   }
 };
 

@@ -1,6 +1,7 @@
 #include "util/subprocess.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,8 +26,27 @@ int exit_code(int status) {
 }
 }  // namespace
 
-pid_t spawn_process(const std::vector<std::string>& argv, const std::string& output_path) {
+pid_t spawn_process(const std::vector<std::string>& argv, const std::string& output_path,
+                    const std::vector<std::string>& env) {
   require(!argv.empty(), "spawn_process: empty command");
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    const std::string var = *e;
+    const std::string name = var.substr(0, var.find('='));
+    bool overridden = false;
+    for (const std::string& o : env) overridden = overridden || o.substr(0, o.find('=')) == name;
+    if (!overridden) env_strings.push_back(var);
+  }
+  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (std::string& v : env_strings) envp.push_back(v.data());
+  envp.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -39,8 +59,9 @@ pid_t spawn_process(const std::vector<std::string>& argv, const std::string& out
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   require(rc == 0, "cannot start '{}': {}", argv[0], std::strerror(rc));
   return pid;
 }

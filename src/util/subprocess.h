@@ -10,8 +10,11 @@
 namespace semcodec {
 
 // Starts argv[0] (looked up in PATH when it has no '/') with stdin from
-// /dev/null and stdout + stderr appended to `output_path` ("" = inherited).
-pid_t spawn_process(const std::vector<std::string>& argv, const std::string& output_path = "");
+// /dev/null and stdout + stderr appended to `output_path` ("" = inherited),
+// this process's environment plus `env` ("NAME=value", overriding), and no
+// blocked signals.
+pid_t spawn_process(const std::vector<std::string>& argv, const std::string& output_path = "",
+                    const std::vector<std::string>& env = {});
 // Waits for one child; returns its exit code, or 128 + signal number when it was killed.
 int wait_process(pid_t pid);
 // Waits for any child; returns (pid, exit code as above).

@@ -19,8 +19,10 @@ struct Run {
 };
 
 // `stderr_to`: "2>&1" keeps the messages with the output, "2>/dev/null" keeps stdout only (JSON).
-inline Run run_cli(const std::string& args, const std::string& stderr_to = "2>&1") {
-  const std::string cmd = std::string(SEMCODEC_CLI_PATH) + " " + args + " " + stderr_to;
+// `env`: "NAME=value ..." set for the command.
+inline Run run_cli(const std::string& args, const std::string& stderr_to = "2>&1", const std::string& env = "") {
+  const std::string cmd =
+      (env.empty() ? std::string() : "env " + env + " ") + SEMCODEC_CLI_PATH + " " + args + " " + stderr_to;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p);
   std::string out;

@@ -1,0 +1,136 @@
+#include "train/data_parallel.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "util/error.h"
+
+#ifdef SEMCODEC_HAVE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace semcodec {
+
+#ifdef SEMCODEC_HAVE_C10D_GLOO
+// ProcessGroupGloo is a ProcessGroup in LibTorch 1.x and a Backend in 2.x;
+// holding it by its own type keeps the calls the same in both.
+struct DataParallel::Group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+
+std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, double timeout_seconds) {
+  if (!env.distributed()) return nullptr;
+  require(timeout_seconds > 0, "train.dist_timeout_s must be > 0");
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  auto g = std::make_unique<Group>();
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = static_cast<int>(env.world_size);
+    so.timeout = timeout;
+    g->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    auto opts = c10d::ProcessGroupGloo::Options::create();
+    opts->timeout = timeout;
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, static_cast<int>(env.rank),
+                                                         static_cast<int>(env.world_size), opts);
+  } catch (const std::exception& e) {
+    fail("rank {} of {}: cannot join the process group at {}:{} ({} s timeout): {}", env.rank, env.world_size,
+         env.master_addr, env.master_port, timeout_seconds, e.what());
+  }
+  return std::unique_ptr<DataParallel>(new DataParallel(env, std::move(g)));
+}
+
+void DataParallel::broadcast(const std::vector<at::Tensor>& tensors) {
+  for (const at::Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    // Gloo works on CPU tensors; device tensors go through a host copy.
+    at::Tensor host = t.device().is_cpu() && t.is_contiguous() ? t : t.to(at::kCPU).contiguous();
+    std::vector<at::Tensor> v = {host};
+    try {
+      group_->pg->broadcast(v)->wait();
+    } catch (const std::exception& e) {
+      fail("rank {} of {}: broadcast failed (a peer died or timed out): {}", rank(), world_size(), e.what());
+    }
+    if (!host.is_same(t)) {
+      at::NoGradGuard g;
+      t.copy_(host);
+    }
+  }
+}
+
+void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
+  // Buckets of float32 tensors, flattened into one buffer each: one collective per bucket.
+  std::vector<at::Tensor> bucket;
+  int64_t bytes = 0;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    std::vector<at::Tensor> flat;
+    for (const at::Tensor& t : bucket) flat.push_back(t.detach().to(at::kCPU).reshape({-1}));
+    std::vector<at::Tensor> buf = {at::cat(flat)};
+    try {
+      group_->pg->allreduce(buf)->wait();
+    } catch (const std::exception& e) {
+      fail("rank {} of {}: all-reduce failed (a peer died or timed out): {}", rank(), world_size(), e.what());
+    }
+    int64_t off = 0;
+    at::NoGradGuard g;
+    for (const at::Tensor& t : bucket) {
+      t.copy_(buf[0].narrow(0, off, t.numel()).view(t.sizes()));
+      off += t.numel();
+    }
+    bucket.clear();
+    bytes = 0;
+  };
+  for (const at::Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    require(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble || t.scalar_type() == at::kLong,
+            "allreduce_sum: unsupported dtype {}", c10::toString(t.scalar_type()));
+    if (t.scalar_type() != at::kFloat) {  // metrics and counts: one collective each
+      at::Tensor host = t.to(at::kCPU).contiguous();
+      std::vector<at::Tensor> v = {host};
+      try {
+        group_->pg->allreduce(v)->wait();
+      } catch (const std::exception& e) {
+        fail("rank {} of {}: all-reduce failed (a peer died or timed out): {}", rank(), world_size(), e.what());
+      }
+      at::NoGradGuard g;
+      t.copy_(host);
+      continue;
+    }
+    bucket.push_back(t);
+    bytes += t.numel() * 4;
+    if (bytes >= bucket_bytes) flush();
+  }
+  flush();
+}
+
+void DataParallel::barrier() {
+  try {
+    group_->pg->barrier()->wait();
+  } catch (const std::exception& e) {
+    fail("rank {} of {}: barrier failed (a peer died or timed out): {}", rank(), world_size(), e.what());
+  }
+}
+#else
+struct DataParallel::Group {};
+
+std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, double) {
+  if (!env.distributed()) return nullptr;
+  fail("rank {} of {} ({}): this build of semcodec has no c10d Gloo support (install libgloo-dev and rebuild)",
+       env.rank, env.world_size, env.launcher);
+}
+void DataParallel::broadcast(const std::vector<at::Tensor>&) {}
+void DataParallel::allreduce_sum(const std::vector<at::Tensor>&, int64_t) {}
+void DataParallel::barrier() {}
+#endif
+
+DataParallel::DataParallel(const DistEnv& env, std::unique_ptr<Group> group) : env_(env), group_(std::move(group)) {}
+DataParallel::~DataParallel() = default;
+
+}  // namespace semcodec
