@@ -297,6 +297,9 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
     bar.finish();
     const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     st.epochs_done = epoch + 1;
+    // An epoch that ends inside the warm-up is still validated (and saved)
+    // quantized; every rank refits (it is a collective).
+    if (warmup > 0 && st.step <= warmup) refit_codebook();
     if (dp) {
       at::Tensor sums = at::tensor({sum_loss, sum_dist, sum_cb, sum_commit, static_cast<double>(seen),
                                     static_cast<double>(restarts)}, at::kDouble);
@@ -307,8 +310,6 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
       if (!main_rank) continue;  // rank 0 validates, logs and writes checkpoints
     }
 
-    // An epoch that ends inside the warm-up is still validated (and saved) quantized.
-    if (warmup > 0 && st.step <= warmup) refit_codebook();
     model->eval();
     at::Tensor recon = reconstruct(*model, val.set.features, dev);
     Accuracy acc = val.score(recon);

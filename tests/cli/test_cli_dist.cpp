@@ -34,11 +34,12 @@ double max_relative_difference(const Checkpoint& a, const Checkpoint& b) {
 TEST_CASE("2 Gloo ranks at global batch B train the same parameters as 1 rank at batch B", "[cli][dist]") {
   TempDir d("cli-dist");
   const std::string data = test::small_feature_file(d, "s.h5");
-  // The quantizer warm-up ends inside the run, so the codebook refit is synchronised too.
+  // Epoch 1 (6 steps) ends inside the quantizer warm-up (8 steps) and the warm-up ends in
+  // epoch 2: both codebook refits are collectives.
   test::write_text(d.file("m.yaml"), std::string(test::kSmallModelYaml) +
                                          "  max_steps_per_epoch: 6\n  device: cpu\n  lr_warmup_steps: 2\n");
   const std::string sets =
-      " --set train.epochs=2 --set model.quantizer_warmup_steps=3 --set model.dead_code_restart=false";
+      " --set train.epochs=2 --set model.quantizer_warmup_steps=8 --set model.dead_code_restart=false";
   Run one = test::run_cli("train -q -c " + d.file("m.yaml") + " --features " + data + " -o " + d.file("one") + sets);
   INFO(one.output);
   REQUIRE(one.code == 0);
