@@ -19,12 +19,6 @@
 namespace semcodec {
 
 namespace {
-int exit_code_of(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
-}
-
 // Blocks SIGINT / SIGTERM in the launcher (they are collected with
 // sigtimedwait and passed on) and restores the mask when done.
 class BlockedSignals {
@@ -96,7 +90,7 @@ LaunchResult launch_local_ranks(const LaunchOptions& o) {
       if (it == ranks.end()) continue;
       const int64_t rank = it->second;
       ranks.erase(it);
-      const int code = exit_code_of(status);
+      const int code = exit_code_from_status(status);
       if (code != 0 && res.failed_rank < 0) {
         res.failed_rank = rank;
         res.exit_code = code;

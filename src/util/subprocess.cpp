@@ -18,13 +18,11 @@ extern char** environ;
 
 namespace semcodec {
 
-namespace {
-int exit_code(int status) {
+int exit_code_from_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;
 }
-}  // namespace
 
 pid_t spawn_process(const std::vector<std::string>& argv, const std::string& output_path,
                     const std::vector<std::string>& env) {
@@ -70,14 +68,14 @@ int wait_process(pid_t pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0)
     require(errno == EINTR, "waitpid({}): {}", pid, std::strerror(errno));
-  return exit_code(status);
+  return exit_code_from_status(status);
 }
 
 std::pair<pid_t, int> wait_any_process() {
   int status = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, 0)) < 0) require(errno == EINTR, "waitpid: {}", std::strerror(errno));
-  return {pid, exit_code(status)};
+  return {pid, exit_code_from_status(status)};
 }
 
 std::string find_executable(const std::string& name) {

@@ -15,6 +15,8 @@ namespace semcodec {
 // blocked signals.
 pid_t spawn_process(const std::vector<std::string>& argv, const std::string& output_path = "",
                     const std::vector<std::string>& env = {});
+// A waitpid status as a shell would report it: the exit code, or 128 + signal number.
+int exit_code_from_status(int status);
 // Waits for one child; returns its exit code, or 128 + signal number when it was killed.
 int wait_process(pid_t pid);
 // Waits for any child; returns (pid, exit code as above).
