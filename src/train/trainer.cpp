@@ -115,15 +115,21 @@ void fit_codebook(PQVAEKMeans& model, const at::Tensor& train_x, const ModelConf
 }
 
 // After the optimizer step; returns the number of re-seeded codewords.
-int64_t update_codebook(PQVAEShared& model, const PQVAEForward& fwd, const RunConfig& cfg, int64_t step, Adam& adam) {
+// With several ranks (dp), the k-means EMA sums its batch statistics over all
+// ranks first, so the codebooks move as they would with the whole global batch.
+int64_t update_codebook(PQVAEShared& model, const PQVAEForward& fwd, const RunConfig& cfg, int64_t step, Adam& adam,
+                        DataParallel*) {
   if (!cfg.model.dead_code_restart) return 0;
   auto ids = model.pq->restart_dead_codes(fwd.pq.indices, fwd.pq.subvectors, step, cfg.model.dead_code_after_steps,
                                           mix_seed(static_cast<uint64_t>(cfg.train.seed), step));
   adam.reset_rows("pq.codebook", ids);
   return static_cast<int64_t>(ids.size());
 }
-int64_t update_codebook(PQVAEKMeans& model, const PQVAEForward& fwd, const RunConfig& cfg, int64_t step, Adam&) {
-  model.pq->ema_update(fwd.latent, fwd.pq.indices, cfg.model.kmeans_ema_decay, cfg.model.kmeans_ema_epsilon);
+int64_t update_codebook(PQVAEKMeans& model, const PQVAEForward& fwd, const RunConfig& cfg, int64_t step, Adam&,
+                        DataParallel* dp) {
+  auto [counts, sums] = model.pq->batch_statistics(fwd.latent, fwd.pq.indices);
+  if (dp) dp->allreduce_sum({counts, sums});
+  model.pq->apply_ema(counts, sums, cfg.model.kmeans_ema_decay, cfg.model.kmeans_ema_epsilon);
   if (!cfg.model.dead_code_restart) return 0;
   return model.pq->restart_dead_codes(fwd.latent, fwd.pq.indices, step, cfg.model.dead_code_after_steps,
                                       mix_seed(static_cast<uint64_t>(cfg.train.seed), step));
@@ -279,8 +285,8 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
       ++st.step;
       if (!warming_up) {
         counts += at::bincount(codeword_ids(*model, fwd.pq.indices), {}, k);
-        restarts += update_codebook(*model, fwd, cfg, st.step, adam);
-        // Usage clocks, restarts and EMA updates saw only this rank's rows: rank 0's state wins.
+        restarts += update_codebook(*model, fwd, cfg, st.step, adam, dp.get());
+        // Usage clocks and restarts saw only this rank's rows: rank 0's state wins.
         if (dp) {
           std::vector<at::Tensor> pq_state;
           for (const auto& t : model->pq->parameters()) pq_state.push_back(t);

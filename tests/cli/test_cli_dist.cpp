@@ -34,31 +34,36 @@ double max_relative_difference(const Checkpoint& a, const Checkpoint& b) {
 TEST_CASE("2 Gloo ranks at global batch B train the same parameters as 1 rank at batch B", "[cli][dist]") {
   TempDir d("cli-dist");
   const std::string data = test::small_feature_file(d, "s.h5");
-  // Epoch 1 (6 steps) ends inside the quantizer warm-up (8 steps) and the warm-up ends in
-  // epoch 2: both codebook refits are collectives.
   test::write_text(d.file("m.yaml"), std::string(test::kSmallModelYaml) +
                                          "  max_steps_per_epoch: 6\n  device: cpu\n  lr_warmup_steps: 2\n");
-  const std::string sets =
-      " --set train.epochs=2 --set model.quantizer_warmup_steps=8 --set model.dead_code_restart=false";
-  Run one = test::run_cli("train -q -c " + d.file("m.yaml") + " --features " + data + " -o " + d.file("one") + sets);
-  INFO(one.output);
-  REQUIRE(one.code == 0);
-  Run two = test::run_cli("launch --nproc 2 -- " + std::string(SEMCODEC_CLI_PATH) + " train -q -c " +
-                          d.file("m.yaml") + " --features " + data + " -o " + d.file("two") + sets);
-  INFO(two.output);
-  REQUIRE(two.code == 0);
-  const Checkpoint a = load_checkpoint(d.file("one/last.safetensors"));
-  const Checkpoint b = load_checkpoint(d.file("two/last.safetensors"));
-  CHECK(b.state.step == a.state.step);
-  CHECK(b.state.step == 12);
-  const double rel = max_relative_difference(a, b);
-  INFO("max relative parameter difference " << rel);
-  CHECK(rel < 1e-4);
-  // Rank 0 reported; the metrics log has one record per epoch, not one per rank.
-  CHECK_THAT(two.output, Catch::Contains("best checkpoint"));
-  CHECK_THAT(two.output, !Catch::Contains("epoch -1"));
-  const std::string metrics = read_file(d.file("two/metrics.jsonl"));
-  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 2);
+  // Epoch 1 (6 steps) ends inside the quantizer warm-up (8 steps) and the warm-up ends in
+  // epoch 2: both codebook refits are collectives. The k-means baseline also sums its EMA
+  // statistics over the ranks.
+  for (const std::string method : {"pqvae_shared", "vqvae_kmeans_pq"}) {
+    INFO(method);
+    const std::string sets = " --set train.epochs=2 --set model.quantizer_warmup_steps=8 "
+                             "--set model.dead_code_restart=false --set model.method=" + method;
+    const std::string one_dir = d.file(method + "-one"), two_dir = d.file(method + "-two");
+    Run one = test::run_cli("train -q -c " + d.file("m.yaml") + " --features " + data + " -o " + one_dir + sets);
+    INFO(one.output);
+    REQUIRE(one.code == 0);
+    Run two = test::run_cli("launch --nproc 2 -- " + std::string(SEMCODEC_CLI_PATH) + " train -q -c " +
+                            d.file("m.yaml") + " --features " + data + " -o " + two_dir + sets);
+    INFO(two.output);
+    REQUIRE(two.code == 0);
+    const Checkpoint a = load_checkpoint(one_dir + "/last.safetensors");
+    const Checkpoint b = load_checkpoint(two_dir + "/last.safetensors");
+    CHECK(b.state.step == a.state.step);
+    CHECK(b.state.step == 12);
+    const double rel = max_relative_difference(a, b);
+    INFO("max relative parameter difference " << rel);
+    CHECK(rel < 1e-4);
+    // Rank 0 reported; the metrics log has one record per epoch, not one per rank.
+    CHECK_THAT(two.output, Catch::Contains("best checkpoint"));
+    CHECK_THAT(two.output, !Catch::Contains("epoch -1"));
+    const std::string metrics = read_file(two_dir + "/metrics.jsonl");
+    CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 2);
+  }
 }
 
 TEST_CASE("a rank that cannot reach its peers fails with a clear error instead of hanging", "[cli][dist]") {

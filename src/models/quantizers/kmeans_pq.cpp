@@ -100,18 +100,29 @@ void KMeansPQImpl::init_from_latents(const at::Tensor& z, const std::string& met
   last_used.zero_();
 }
 
-void KMeansPQImpl::ema_update(const at::Tensor& z, const at::Tensor& indices, double decay, double epsilon) {
+std::pair<at::Tensor, at::Tensor> KMeansPQImpl::batch_statistics(const at::Tensor& z, const at::Tensor& indices) const {
   at::NoGradGuard no_grad;
   const int64_t k = codebook_size_;
   at::Tensor x = z.detach().to(codebook.dtype()).reshape({-1, d_sub_});        // slot order
   at::Tensor ids = global_ids(indices.to(codebook.device())).reshape({-1});  // same order
   at::Tensor counts = at::zeros({groups_ * k}, codebook.options()).index_add_(0, ids, at::ones_like(ids, codebook.options()));
   at::Tensor sums = at::zeros({groups_ * k, d_sub_}, codebook.options()).index_add_(0, ids, x);
-  ema_count.mul_(decay).add_(counts.view({groups_, k}), 1 - decay);
-  ema_sum.mul_(decay).add_(sums.view({groups_, k, d_sub_}), 1 - decay);
+  return {counts.view({groups_, k}), sums.view({groups_, k, d_sub_})};
+}
+
+void KMeansPQImpl::apply_ema(const at::Tensor& counts, const at::Tensor& sums, double decay, double epsilon) {
+  at::NoGradGuard no_grad;
+  const int64_t k = codebook_size_;
+  ema_count.mul_(decay).add_(counts, 1 - decay);
+  ema_sum.mul_(decay).add_(sums, 1 - decay);
   at::Tensor total = ema_count.sum(1, true);
   at::Tensor smoothed = (ema_count + epsilon) / (total + k * epsilon) * total;
   codebook.copy_(ema_sum / smoothed.unsqueeze(2));
+}
+
+void KMeansPQImpl::ema_update(const at::Tensor& z, const at::Tensor& indices, double decay, double epsilon) {
+  const auto [counts, sums] = batch_statistics(z, indices);
+  apply_ema(counts, sums, decay, epsilon);
 }
 
 int64_t KMeansPQImpl::restart_dead_codes(const at::Tensor& z, const at::Tensor& indices, int64_t step,

@@ -14,6 +14,7 @@
 // loss. The encoder still gets the commitment term and the straight-through
 // gradient.
 #pragma once
+#include <utility>
 #include <torch/nn/module.h>
 
 #include <cstdint>
@@ -47,6 +48,10 @@ class KMeansPQImpl : public torch::nn::Module {
   //   sum   <- decay * sum   + (1 - decay) * (sum of sub-vectors assigned to k)
   //   codeword_k <- sum_k / ((count_k + eps) / (n + K eps) * n),  n = sum_k count_k (per codebook)
   void ema_update(const at::Tensor& z, const at::Tensor& indices, double decay, double epsilon);
+  // The same in two halves, so data-parallel training can sum the batch
+  // statistics over ranks in between: n_k [G, K] and the sums [G, K, d_sub].
+  std::pair<at::Tensor, at::Tensor> batch_statistics(const at::Tensor& z, const at::Tensor& indices) const;
+  void apply_ema(const at::Tensor& counts, const at::Tensor& sums, double decay, double epsilon);
 
   // Codewords of any codebook unused for more than `after_steps` are
   // re-seeded from random sub-vectors of the same codebook in `z` (jittered);
