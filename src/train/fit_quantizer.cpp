@@ -67,12 +67,7 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   const FeatureSet& train = data.train;
   const HeldoutValidator& val = data.val;
 
-  TrainResult result;
-  result.run_dir = cfg.output.dir;
-  ensure_dir(result.run_dir);
-  result.last_checkpoint = result.run_dir + "/last.safetensors";
-  result.best_checkpoint = result.run_dir + "/best.safetensors";
-  result.metrics_log = result.run_dir + "/metrics.jsonl";
+  TrainResult result = run_outputs(cfg.output.dir);
   if (opt.resume) {
     // A fit is one step: a finished run with the same model and split is done.
     require(file_exists(result.last_checkpoint), "{}: nothing to resume (no last.safetensors)", result.run_dir);

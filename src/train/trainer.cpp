@@ -166,12 +166,7 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   at::Tensor train_x = train.features;
   if (train_bytes <= cfg.data.max_device_memory_gb * 1e9) train_x = train_x.to(dev);
 
-  TrainResult result;
-  result.run_dir = cfg.output.dir;
-  ensure_dir(result.run_dir);
-  result.last_checkpoint = result.run_dir + "/last.safetensors";
-  result.best_checkpoint = result.run_dir + "/best.safetensors";
-  result.metrics_log = result.run_dir + "/metrics.jsonl";
+  TrainResult result = run_outputs(cfg.output.dir);
   if (!opt.resume && !opt.overwrite && file_exists(result.last_checkpoint))
     fail("{}: the run directory already holds a checkpoint; pass --resume to continue it or --overwrite to start again",
          result.run_dir);
@@ -390,6 +385,16 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
 }
 
 }  // namespace
+
+TrainResult run_outputs(const std::string& run_dir) {
+  TrainResult r;
+  r.run_dir = run_dir;
+  ensure_dir(r.run_dir);
+  r.last_checkpoint = r.run_dir + "/last.safetensors";
+  r.best_checkpoint = r.run_dir + "/best.safetensors";
+  r.metrics_log = r.run_dir + "/metrics.jsonl";
+  return r;
+}
 
 TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
   require(cfg.model.method == "pqvae_shared", "{}: model.method is '{}', not pqvae_shared", opt.config_source,

@@ -27,6 +27,8 @@ struct TrainResult {
   bool main_rank = true;  // false on the other ranks of a multi-process run (they write nothing)
 };
 
+// The run directory (created) and the paths of its checkpoints and metrics log.
+TrainResult run_outputs(const std::string& run_dir);
 TrainResult train_pqvae(const RunConfig& config, const TrainOptions& options);
 // Dispatches on model.method: pqvae_shared, vqvae_kmeans_pq (trained), or any
 // fitted method (docs/baselines.md).
