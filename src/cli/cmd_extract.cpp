@@ -9,9 +9,11 @@
 #include "cli/commands.h"
 #include "data/device.h"
 #include "data/extraction.h"
+#include "data/extraction_shards.h"
 #include "data/feature_store.h"
 #include "data/image_dataset.h"
 #include "models/clip/clip_weights.h"
+#include "train/distributed_env.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -22,11 +24,36 @@ namespace {
 
 struct ExtractOpts {
   std::string model, dataset, root, list, classes, name, split, out, device = "auto", dtype = "float32";
-  std::string resize = "bicubic", feature_dtype = "float32";
+  std::string resize = "bicubic", feature_dtype = "float32", shard;
   int64_t batch = 64, limit = 0, stop_after_batches = -1;
   int threads = 0;
-  bool no_resume = false, quiet = false;
+  double shard_timeout = 600.0;
+  bool no_resume = false, quiet = false, keep_shards = false;
 };
+
+// Which part of the images this process embeds, and whether it merges the
+// shards afterwards: --shard R/N names it (independent jobs, e.g. a SLURM
+// array: nobody merges, `semcodec merge-shards` does); under semcodec launch,
+// torchrun or srun the rank does, and rank 0 waits for the others and merges.
+struct ShardPlan {
+  ShardSpec spec;
+  int64_t local_rank = 0;
+  bool merge = false;
+  bool sharded() const { return spec.count > 1; }
+};
+
+ShardPlan shard_plan(const ExtractOpts& o) {
+  ShardPlan p;
+  if (!o.shard.empty()) {
+    p.spec = parse_shard_spec(o.shard);
+    return p;
+  }
+  const DistEnv env = dist_env();
+  p.spec = {env.rank, env.world_size};
+  p.local_rank = env.local_rank;
+  p.merge = env.distributed() && env.rank == 0;
+  return p;
+}
 
 c10::ScalarType model_dtype(const std::string& name, const c10::Device& device) {
   if (name == "float32") return at::kFloat;
@@ -81,6 +108,24 @@ ImageDataset load_images(const ExtractOpts& o) {
   return ds;
 }
 
+// After this process's shard is complete: rank 0 of a launched job waits for
+// the other shards and merges them; everyone else says how the merge happens.
+void finish_shards(const ExtractOpts& o, const ShardPlan& plan) {
+  const std::string merge_cmd = fmt::format("semcodec merge-shards -o {} --shards {}", o.out, plan.spec.count);
+  if (!plan.merge) {
+    fmt::print("shard {}/{} done; {}\n", plan.spec.index, plan.spec.count,
+               o.shard.empty() ? "rank 0 merges the shards into " + o.out
+                               : "once every shard is done, merge them with: " + merge_cmd);
+    return;
+  }
+  ShardWaitOptions wait;
+  wait.timeout_s = o.shard_timeout;
+  if (!o.quiet) fmt::print(stderr, "waiting for the other {} shards of {}\n", plan.spec.count - 1, o.out);
+  wait_for_shards(o.out, plan.spec.count, wait);
+  const ShardMergeSummary m = merge_feature_shards(o.out, plan.spec.count, o.keep_shards, !o.quiet);
+  fmt::print("{}\n", describe(m));
+}
+
 void run_extract(const ExtractOpts& o) {
   require(o.batch > 0, "--batch must be positive, got {}", o.batch);
   require(o.limit >= 0, "--limit must be >= 0, got {}", o.limit);
@@ -88,12 +133,21 @@ void run_extract(const ExtractOpts& o) {
   const std::string out_dir = std::filesystem::path(o.out).parent_path().string();
   require(out_dir.empty() || std::filesystem::is_directory(out_dir), "{}: the output folder {} does not exist", o.out,
           out_dir);
-  const c10::Device device = resolve_device(o.device);
+  const ShardPlan plan = shard_plan(o);
+  const c10::Device device = resolve_device(o.device, plan.local_rank);
   const c10::ScalarType dtype = model_dtype(o.dtype, device);
 
   // Everything that can be wrong with the inputs is found before a file is created.
   ClipModel model = load_clip(o.model);
   const ImageDataset dataset = load_images(o);
+  const int64_t records = static_cast<int64_t>(dataset.records.size());
+  const RecordRange range = plan.sharded() ? shard_range(records, o.batch, plan.spec) : RecordRange{0, records};
+  const std::string target = plan.sharded() ? shard_path(o.out, plan.spec) : o.out;
+  if (plan.sharded() && !o.no_resume && shard_state(o.out, plan.spec) == ShardState::Complete) {
+    fmt::print(stderr, "shard {}/{} is already complete: {}\n", plan.spec.index, plan.spec.count, target);
+    finish_shards(o, plan);
+    return;
+  }
   model.to(device, dtype);
 
   ExtractionOptions x;
@@ -107,35 +161,45 @@ void run_extract(const ExtractOpts& o) {
   x.decode_threads = o.threads > 0 ? o.threads : (device.is_cuda() ? std::min(cores, 32) : 1);
   x.resume = !o.no_resume;
   x.max_batches = o.stop_after_batches;
-  x.progress = !o.quiet;
+  x.record_begin = range.begin;
+  x.record_end = range.end;
+  // One bar per node: the other local ranks would only overwrite its line.
+  x.progress = !o.quiet && plan.local_rank == 0;
   x.attrs.encoder_model = model.config().name();
   x.write.dtype = o.feature_dtype;
 
-  const std::string partial = FeatureWriter::partial_path(o.out);
+  const std::string partial = FeatureWriter::partial_path(target);
   if (x.resume && file_exists(partial))
-    fmt::print(stderr, "resuming {} from {}\n", o.out, partial);
+    fmt::print(stderr, "resuming {} from {}\n", target, partial);
   else if (!x.resume && file_exists(partial))
     fmt::print(stderr, "--no-resume: starting over (replacing {})\n", partial);
   if (!o.quiet)
     fmt::print(stderr, "extract: {} ({} on {}, {}), {} images of '{}' ({} classes), {} px {}, batch {}, decode threads {}\n",
                o.model, model.config().name(), device.str(), o.dtype, dataset.records.size(), dataset.name,
                dataset.class_names.size(), x.preprocess.resolution, o.resize, o.batch, x.decode_threads);
+  if (!o.quiet && plan.sharded())
+    fmt::print(stderr, "shard {}/{}: images [{}, {}) into {}\n", plan.spec.index, plan.spec.count, range.begin,
+               range.end, target);
 
   const ImageEncoder encoder = [&model](const at::Tensor& batch) {
     return model.encode_image(batch.to(model.device(), model.dtype()));
   };
-  const ExtractionSummary s = extract_features(dataset, o.out, encoder, x);
+  const ExtractionSummary s = extract_features(dataset, target, encoder, x);
 
   const int64_t skipped = static_cast<int64_t>(s.skipped.size());
   fmt::print("{} {}: {} rows x {} dims from {} images ({} skipped{}), {} classes, model {}\n",
-             s.complete ? "wrote" : "stopped early; partial file", s.complete ? o.out : partial, s.rows,
+             s.complete ? "wrote" : "stopped early; partial file", s.complete ? target : partial, s.rows,
              model.embed_dim(), s.records, skipped, skipped > 0 ? ", listed in " + s.skipped_list : std::string(),
              dataset.class_names.size(), model.config().name());
   fmt::print("this run: {} images in {} ({:.1f} images/s){}\n", s.processed, format_duration(s.seconds),
              s.images_per_second,
              s.resumed_rows > 0 ? fmt::format(", resumed after {} rows already in the partial file", s.resumed_rows)
                                 : std::string());
-  if (!s.complete) fmt::print("rerun the same command to continue\n");
+  if (!s.complete) {
+    fmt::print("rerun the same command to continue\n");
+    return;
+  }
+  if (plan.sharded()) finish_shards(o, plan);
 }
 
 }  // namespace
@@ -177,7 +241,16 @@ void add_extract(CLI::App& app) {
   cmd->add_option("--limit", o->limit, "embed only the first N images (a trial run; 0 = all)");
   cmd->add_option("--stop-after-batches", o->stop_after_batches,
                   "stop after N batches, leaving <out>.partial for a later run to continue (time-boxed jobs)");
-  cmd->add_flag("--no-resume", o->no_resume, "start over even if <out>.partial exists");
+  cmd->add_flag("--no-resume", o->no_resume, "start over even if <out>.partial exists (or this shard is complete)");
+  cmd->add_option("--shard", o->shard,
+                  "embed only shard R of N (R/N, from 0) into <out stem>.shard-R-of-N.h5, e.g. one task of a job "
+                  "array; merge them with `semcodec merge-shards`. Under semcodec launch / torchrun / srun the rank "
+                  "and world size choose the shard, and rank 0 merges (docs/distributed.md)");
+  cmd->add_option("--shard-timeout", o->shard_timeout,
+                  "seconds rank 0 waits for a shard that makes no progress before it stops with an error")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--keep-shards", o->keep_shards, "keep the shard files after the merge");
   cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
   cmd->footer(
       "Outputs: <out> (rows in dataset order, ids = paths relative to the root, image sizes, class names);\n"

@@ -19,6 +19,7 @@ void add_compress(CLI::App& app);
 void add_decompress(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_extract(CLI::App& app);
+void add_merge_shards(CLI::App& app);
 void add_embed_text(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_report(CLI::App& app);

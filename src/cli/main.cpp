@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   semcodec::cli::add_synth(app);
   semcodec::cli::add_import(app);
   semcodec::cli::add_extract(app);
+  semcodec::cli::add_merge_shards(app);
   semcodec::cli::add_embed_text(app);
   semcodec::cli::add_train(app);
   semcodec::cli::add_eval(app);

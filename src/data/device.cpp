@@ -33,6 +33,13 @@ c10::Device resolve_device(const std::string& spec) {
   fail("unknown device '{}' (expected auto, cpu, cuda or cuda:N)", spec);
 }
 
+c10::Device resolve_device(const std::string& spec, int64_t local_rank) {
+  const c10::Device d = resolve_device(spec);
+  if (!d.is_cuda() || (spec != "auto" && spec != "cuda") || local_rank <= 0) return d;
+  const int64_t gpus = static_cast<int64_t>(at::getNumGPUs());
+  return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(local_rank % std::max<int64_t>(gpus, 1)));
+}
+
 void configure_threads(int64_t threads) {
   const int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // PQVAE-shared's time goes into GEMMs; the element-wise ops between them are

@@ -9,6 +9,10 @@ namespace semcodec {
 
 // "auto" picks CUDA when available, else CPU; "cuda:N" checks N exists.
 c10::Device resolve_device(const std::string& spec);
+// The same for one of several local processes (ranks): "auto" and "cuda"
+// without an index mean GPU local_rank (modulo the GPUs present), so the ranks
+// of a node spread over its GPUs; cpu and cuda:N are taken as given.
+c10::Device resolve_device(const std::string& spec, int64_t local_rank);
 // 0 = every core. OpenMP in some builds starts with one thread: always set it.
 void configure_threads(int64_t threads);
 // Call first thing in main(): when OpenBLAS chose its AVX2 kernels on a CPU with

@@ -157,9 +157,9 @@ void write_skipped_list(const std::string& path, const std::vector<SkippedImage>
   write_file_atomic(path, text);
 }
 
-// Reasons recorded by an earlier run, by record id.
-std::unordered_map<std::string, std::string> read_skipped_reasons(const std::string& path) {
-  std::unordered_map<std::string, std::string> out;
+// The entries an earlier run of this extraction recorded (index, id, path, reason).
+std::vector<SkippedImage> read_skipped_list(const std::string& path) {
+  std::vector<SkippedImage> out;
   std::ifstream in(path);
   std::string line;
   bool header = true;
@@ -172,7 +172,12 @@ std::unordered_map<std::string, std::string> read_skipped_reasons(const std::str
     std::stringstream ss(line);
     std::string field;
     while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() >= 4) out[f[1]] = f[3];
+    if (f.size() < 4) continue;
+    try {
+      out.push_back({std::stoll(f[0]), f[1], f[2], f[3]});
+    } catch (const std::exception&) {
+      // A line this code did not write: the record is redone.
+    }
   }
   return out;
 }
@@ -181,7 +186,8 @@ std::unordered_map<std::string, std::string> read_skipped_reasons(const std::str
 nlohmann::json run_fingerprint(const ImageDataset& dataset, const ExtractionOptions& o, const FeatureAttrs& attrs) {
   return {{"dataset", attrs.dataset},      {"split", attrs.split},         {"encoder_model", attrs.encoder_model},
           {"preprocessing", attrs.preprocessing}, {"embed_dim", o.embed_dim}, {"records", dataset.records.size()},
-          {"batch_size", o.batch_size},    {"l2_normalize", o.l2_normalize}};
+          {"batch_size", o.batch_size},    {"l2_normalize", o.l2_normalize},
+          {"record_begin", o.record_begin}, {"record_end", o.record_end}};
 }
 
 void check_fingerprint(const std::string& output, const nlohmann::json& now) {
@@ -216,6 +222,11 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
           o.decode_threads);
   require(o.prefetch_batches >= 0, "extract: prefetch_batches must be >= 0, got {}", o.prefetch_batches);
   require(static_cast<bool>(encoder), "extract: no encoder");
+  const int64_t n = static_cast<int64_t>(dataset.records.size());
+  const int64_t range_end = o.record_end < 0 ? n : o.record_end;
+  require(o.record_begin >= 0 && o.record_begin < range_end && range_end <= n,
+          "extract: record range [{}, {}) is not a non-empty part of the {} records of '{}'", o.record_begin, range_end,
+          n, dataset.name);
 
   FeatureAttrs attrs = o.attrs;
   if (attrs.dataset == "unknown") attrs.dataset = dataset.name;
@@ -223,7 +234,6 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
   if (attrs.preprocessing == "none") attrs.preprocessing = preprocessing_name(o.preprocess);
 
   const auto t0 = std::chrono::steady_clock::now();
-  const int64_t n = static_cast<int64_t>(dataset.records.size());
   const std::string partial = FeatureWriter::partial_path(output);
   const std::string sidecar = skipped_list_path(output);
   const nlohmann::json fingerprint = run_fingerprint(dataset, o, attrs);
@@ -238,25 +248,30 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
   }
 
   ExtractionSummary summary;
-  summary.records = n;
+  summary.records = range_end - o.record_begin;
   summary.output = output;
   summary.resumed_rows = writer.rows();
 
-  // Where to continue: after the record of the last committed row. Records
-  // before it without a row were skipped by an earlier run.
-  int64_t start = 0;
-  if (writer.rows() > 0) {
+  // Where to continue: after the record of the last committed row, or of the
+  // last recorded skip when a batch ended in unreadable images (batches are
+  // appended before their skips are listed, so both mark finished batches).
+  // Records before it without a row were skipped by an earlier run.
+  int64_t start = o.record_begin;
+  if (resuming) {
     std::unordered_map<std::string, int64_t> index_of;
     index_of.reserve(dataset.records.size());
     for (int64_t i = 0; i < n; ++i) index_of.emplace(dataset.records[i].id, i);
     const std::vector<std::string> ids = writer.ids();
     std::vector<char> written(static_cast<size_t>(n), 0);
-    int64_t previous = -1;
+    int64_t previous = o.record_begin - 1;
     for (size_t r = 0; r < ids.size(); ++r) {
       auto it = index_of.find(ids[r]);
       if (it == index_of.end())
         fail("{}: row {} of the partial file has id '{}', which is not in dataset '{}'; delete {} to start over",
              output, r, ids[r], dataset.name, partial);
+      if (it->second >= range_end)
+        fail("{}: row {} of the partial file ('{}', record {}) is outside this run's records [{}, {}); delete {} to "
+             "start over", output, r, ids[r], it->second, o.record_begin, range_end, partial);
       if (it->second <= previous)
         fail("{}: row {} of the partial file ('{}') is out of dataset order; delete {} to start over", output, r,
              ids[r], partial);
@@ -264,8 +279,13 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
       written[static_cast<size_t>(previous)] = 1;
     }
     start = previous + 1;
-    auto reasons = read_skipped_reasons(sidecar);
-    for (int64_t i = 0; i < start; ++i) {
+    std::unordered_map<std::string, std::string> reasons;
+    for (const SkippedImage& e : read_skipped_list(sidecar)) {
+      if (e.index < o.record_begin || e.index >= range_end || dataset.records[e.index].id != e.id) continue;
+      reasons[e.id] = e.reason;
+      start = std::max(start, e.index + 1);
+    }
+    for (int64_t i = o.record_begin; i < start; ++i) {
       if (written[static_cast<size_t>(i)]) continue;
       const ImageRecord& rec = dataset.records[i];
       auto it = reasons.find(rec.id);
@@ -277,13 +297,15 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
   const int64_t image_floats = 3 * r * r;
   int64_t batches_run = 0;
   bool stopped_early = false;
-  if (start < n) {
+  if (start < range_end) {
     // The first batch restarts on the batch grid, so every batch the encoder
     // sees holds the same images as in an uninterrupted run; rows of records
     // before `start` are already in the file and are not appended again.
-    const int64_t grid_begin = start / o.batch_size * o.batch_size;
-    DecodePool pool(dataset, grid_begin, n, o.batch_size, o.decode_threads, o.prefetch_batches, o.preprocess, o.limits);
-    ProgressBar bar("extract " + dataset.name, n - grid_begin, "img", o.progress);
+    // Shards begin on the grid too (shard_range), so a sharded extraction
+    // feeds the encoder the same batches as a single-process one.
+    const int64_t grid_begin = std::max(o.record_begin, start / o.batch_size * o.batch_size);
+    DecodePool pool(dataset, grid_begin, range_end, o.batch_size, o.decode_threads, o.prefetch_batches, o.preprocess, o.limits);
+    ProgressBar bar("extract " + dataset.name, range_end - grid_begin, "img", o.progress);
     for (int64_t k = pool.first_batch(); k <= pool.last_batch(); ++k) {
       if (o.max_batches >= 0 && batches_run >= o.max_batches) {
         stopped_early = true;
@@ -357,7 +379,8 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
   }
   if (!stopped_early) {
     if (writer.rows() == 0)
-      fail("{}: none of the {} images of '{}' could be decoded (see {})", output, n, dataset.name, sidecar);
+      fail("{}: none of the {} images of '{}' could be decoded (see {})", output, summary.records, dataset.name,
+           sidecar);
     writer.close();
     std::remove(state_path(output).c_str());
     summary.complete = true;

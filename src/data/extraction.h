@@ -32,6 +32,10 @@ struct ExtractionOptions {
   bool resume = true;           // continue an existing `.partial` file
   bool l2_normalize = true;     // store unit rows (the feature file's convention)
   int64_t max_batches = -1;     // stop after this many batches in this run (>= 0), leaving the partial file
+  // Records [record_begin, record_end) only (record_end < 0: to the end): one
+  // shard of a sharded extraction (data/extraction_shards.h). Indices stay the
+  // dataset's, so skipped lists of shards concatenate into the whole set's.
+  int64_t record_begin = 0, record_end = -1;
   bool progress = true;
   FeatureAttrs attrs;           // provenance; dataset/preprocessing are filled in when left "unknown"/"none"
   FeatureWriteOptions write;
@@ -43,7 +47,7 @@ struct SkippedImage {
 };
 
 struct ExtractionSummary {
-  int64_t records = 0;        // records in the dataset
+  int64_t records = 0;        // records in the extracted range (the dataset, or one shard of it)
   int64_t rows = 0;           // rows in the feature file now
   int64_t resumed_rows = 0;   // rows that were already there when this run started
   int64_t processed = 0;      // records handled in this run (written or skipped)

@@ -153,7 +153,7 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   validate(cfg, src);
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
   configure_threads(cfg.train.threads);
-  const c10::Device dev = resolve_device(cfg.train.device);
+  const c10::Device dev = resolve_device(cfg.train.device, dist_env().local_rank);
 
   RunData data = load_run_data(cfg, src);
   const FeatureSet& all = data.all;

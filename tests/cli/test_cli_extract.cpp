@@ -317,6 +317,61 @@ TEST_CASE("an extraction killed with SIGKILL resumes to the rows of an uninterru
   CHECK(at::equal(a.labels, b.labels));
 }
 
+TEST_CASE("extraction on 2 ranks merges to the rows of 1 rank; a dead rank's shard is finished by a rerun",
+          "[cli][extract][shards]") {
+  const TinyClip clip = tiny_clip();
+  if (!clip.ok()) return;
+  TempDir d("cli-extract-shards");
+  make_image_folder(d.file("zoo"), 5, true);  // 16 records (one unreadable): 4 batches of 4, 2 per shard
+  const std::string args = " -m " + q(clip.model) + " --root " + q(d.file("zoo")) + " --batch 4 --device cpu -q -o ";
+  const std::string launch = "launch --nproc 2 -- " + std::string(SEMCODEC_CLI_PATH) + " extract" + args;
+  const Run full = run("extract" + args + q(d.file("full.h5")));
+  REQUIRE(full.code == 0);
+  const FeatureSet ref = read_feature_file(d.file("full.h5"));
+  REQUIRE(ref.size() == 15);
+  auto same_as_ref = [&](const std::string& out) {
+    const FeatureSet x = read_feature_file(out);
+    REQUIRE(x.size() == ref.size());
+    CHECK(x.ids == ref.ids);
+    CHECK(at::equal(x.labels, ref.labels));
+    CHECK(at::equal(x.image_sizes, ref.image_sizes));
+    CHECK((x.features - ref.features).abs().max().item<double>() < 1e-6);
+    CHECK(x.class_names == ref.class_names);
+    CHECK(x.attrs.encoder_model == ref.attrs.encoder_model);
+    CHECK(read_file(out + ".skipped.tsv") == read_file(d.file("full.h5.skipped.tsv")));
+    CHECK_FALSE(file_exists(d.file(fs::path(out).stem().string() + ".shard-0-of-2.h5")));
+  };
+
+  const Run two = run(launch + q(d.file("two.h5")));
+  INFO(two.output);
+  REQUIRE(two.code == 0);
+  CHECK_THAT(two.output, Catch::Contains("merged 2 shards") && Catch::Contains("15 rows (1 images skipped"));
+  same_as_ref(d.file("two.h5"));
+
+  // Rank 1 dies after one of its two batches; rank 0 finished.
+  const std::string dead = d.file("dead.h5");
+  REQUIRE(run("extract --shard 0/2" + args + q(dead)).code == 0);
+  const Run stopped = run("extract --shard 1/2 --stop-after-batches 1" + args + q(dead));
+  REQUIRE(stopped.code == 0);
+  const Run early = run("merge-shards --shards 2 -q -o " + q(dead));
+  CHECK(early.code != 0);
+  CHECK_THAT(early.output, Catch::Contains("shard 1/2 is unfinished"));
+  CHECK_FALSE(file_exists(dead));
+  // Rank 0 alone (its peer never comes back) gives up after --shard-timeout, with the shard named.
+  const Run alone = test::run_cli("extract --shard-timeout 2" + args + q(dead), "2>&1",
+                                  "RANK=0 WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29731");
+  CHECK(alone.code != 0);
+  CHECK_THAT(alone.output, Catch::Contains("already complete") && Catch::Contains("no progress") &&
+                               Catch::Contains("shard 1/2: unfinished"));
+  CHECK_FALSE(file_exists(dead));
+  // The rerun of the whole job keeps shard 0 and resumes shard 1.
+  const Run rerun = run(launch + q(dead));
+  INFO(rerun.output);
+  REQUIRE(rerun.code == 0);
+  CHECK_THAT(rerun.output, Catch::Contains("shard 0/2 is already complete") && Catch::Contains("resumed after"));
+  same_as_ref(dead);
+}
+
 TEST_CASE("embed-text stores the template-averaged class text embeddings", "[cli][embed-text]") {
   const TinyClip clip = tiny_clip();
   if (!clip.ok()) return;
