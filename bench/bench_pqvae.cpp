@@ -1,6 +1,6 @@
 // Training and inference throughput of PQVAE-shared in the paper's
 // configuration (d_sub 16; K 4 and 8; batch 64) on random unit-norm inputs.
-// Usage: bench_pqvae [--steps N] [--batch B] [--threads T] [--device cpu|cuda]
+// Usage: bench_pqvae [--steps N] [--batch B] [--threads T] [--device cpu|cuda] [--compute-dtype float32|bfloat16]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -24,23 +24,26 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 int main(int argc, char** argv) {
   prefer_avx512_blas(argv);
   int64_t steps = 30, batch = 64, threads = 0, infer_batch = 1024;
-  std::string device = "cpu";
+  std::string device = "cpu", compute = "float32";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--steps") steps = std::stoll(argv[i + 1]);
     else if (a == "--batch") batch = std::stoll(argv[i + 1]);
     else if (a == "--threads") threads = std::stoll(argv[i + 1]);
     else if (a == "--device") device = argv[i + 1];
+    else if (a == "--compute-dtype") compute = argv[i + 1];
     else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
   }
-  configure_threads(threads);
+  configure_threads(threads, compute == "bfloat16" ? GemmBackend::OneDnn : GemmBackend::Blas);
   at::Device dev(device);
-  fmt::print("# PQVAE-shared throughput: device {}, threads {} (OpenMP {}), batch {}\n", device, threads, at::get_num_threads(), batch);
+  fmt::print("# PQVAE-shared throughput: device {}, compute {}, threads {} (OpenMP {}), batch {}\n", device, compute,
+             threads, at::get_num_threads(), batch);
   fmt::print("| K | d_sub | raw bits | train samples/s | infer (encode+decode) features/s |\n|---|---|---|---|---|\n");
   for (int64_t k : {4, 8}) {
     ModelConfig mc;
     mc.codebook_size = k;
     mc.d_sub = 16;
+    mc.compute_dtype = compute;
     auto model = std::make_shared<PQVAEShared>(mc);
     model->to(dev);
     std::vector<std::pair<std::string, at::Tensor>> params;

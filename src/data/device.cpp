@@ -2,6 +2,9 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <dlfcn.h>
 #include <malloc.h>
 #include <strings.h>
@@ -33,6 +36,20 @@ c10::Device resolve_device(const std::string& spec) {
   fail("unknown device '{}' (expected auto, cpu, cuda or cuda:N)", spec);
 }
 
+bool cpu_has_native_bfloat16() {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool amx_bf16 = (d >> 22) & 1u;
+  __cpuid_count(7, 1, a, b, c, d);
+  const bool avx512_bf16 = (a >> 5) & 1u;
+  return amx_bf16 || avx512_bf16;
+#else
+  return false;
+#endif
+}
+
 c10::Device resolve_device(const std::string& spec, int64_t local_rank) {
   const c10::Device d = resolve_device(spec);
   if (!d.is_cuda() || (spec != "auto" && spec != "cuda") || local_rank <= 0) return d;
@@ -40,14 +57,17 @@ c10::Device resolve_device(const std::string& spec, int64_t local_rank) {
   return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(local_rank % std::max<int64_t>(gpus, 1)));
 }
 
-void configure_threads(int64_t threads) {
+void configure_threads(int64_t threads, GemmBackend gemm) {
   const int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // PQVAE-shared's time goes into GEMMs; the element-wise ops between them are
   // small. OpenBLAS's pthread pool and LibTorch's OpenMP pool both busy-wait,
   // so giving both n threads oversubscribes the cores: measured on 2 cores,
   // BLAS 2 + OpenMP 1 trains 1.5x faster than 2 + 2 (bench/bench_pqvae.cpp).
-  if (auto* set = blas_symbol<void(int)>("openblas_set_num_threads")) set(n);
-  at::set_num_threads(n > 4 ? n / 2 : 1);
+  // bfloat16 GEMMs run in oneDNN on the OpenMP pool: then OpenMP gets the
+  // cores and OpenBLAS one thread (its idle workers would only yield-spin).
+  const bool blas = gemm == GemmBackend::Blas;
+  if (auto* set = blas_symbol<void(int)>("openblas_set_num_threads")) set(blas ? n : 1);
+  at::set_num_threads(blas ? (n > 4 ? n / 2 : 1) : n);
   // Every step allocates the same few large temporaries; without this glibc
   // maps and unmaps them each time and the page faults dominate system time.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);

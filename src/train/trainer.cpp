@@ -152,7 +152,8 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   const std::string& src = opt.config_source;
   validate(cfg, src);
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
-  configure_threads(cfg.train.threads);
+  const c10::ScalarType compute = compute_dtype(cfg.model);
+  configure_threads(cfg.train.threads, compute == at::kBFloat16 ? GemmBackend::OneDnn : GemmBackend::Blas);
   const c10::Device dev = resolve_device(cfg.train.device, dist_env().local_rank);
 
   RunData data = load_run_data(cfg, src);
@@ -339,7 +340,8 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
                           {"codebook_dead", dead},
                           {"codebook_size", k},
                           {"dead_code_restarts", restarts},
-                          {"raw_bits", pqvae_raw_bits(cfg.model)}};
+                          {"raw_bits", pqvae_raw_bits(cfg.model)},
+                          {"compute_dtype", compute == at::kBFloat16 ? "bfloat16" : "float32"}};
     log->write(rec);
     if (opt.progress)
       fmt::print(stderr, "  val top1 {:.2f}% (clean {:.2f}%)  cos {:.4f}  codebook {}/{} used, perplexity {:.2f}\n",

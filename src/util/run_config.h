@@ -59,6 +59,7 @@ struct ModelConfig {
   int64_t d_sub = 16;                  // sub-vector size; c / d_sub indices per position
   int64_t codebook_size = 4;           // K
   bool center_features = true;         // encode the direction from the training mean (see docs/architecture.md)
+  std::string compute_dtype = "float32";  // float32 | bfloat16 | auto: type of the networks' convolutions
   std::string codebook_init = "kmeans";  // kmeans | sample | uniform (paper)
   int64_t init_samples = 20000;        // sub-vectors drawn for kmeans/sample init
   int64_t quantizer_warmup_steps = 100;  // steps trained without quantization before the codebook is initialized
@@ -96,6 +97,11 @@ struct ModelConfig {
     v.field("center_features", center_features,
             "subtract the training-set mean direction before encoding and add it back after decoding "
             "(false = the paper's network exactly)", {});
+    v.field("compute_dtype", compute_dtype,
+            "type the encoder and decoder convolutions compute in: float32; bfloat16 (trains ~1.7x faster on CPUs "
+            "with AMX / AVX512-BF16, and on GPUs; weights, optimizer, normalizations, quantizer and loss stay "
+            "float32); auto = bfloat16 where the CPU computes it natively, else float32",
+            Limits::one_of({"float32", "bfloat16", "auto"}));
     v.field("codebook_init", codebook_init, "kmeans | sample (encoder outputs) | uniform (paper, collapses)",
             Limits::one_of({"kmeans", "sample", "uniform"}));
     v.field("quantizer_warmup_steps", quantizer_warmup_steps,

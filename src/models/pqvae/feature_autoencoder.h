@@ -24,6 +24,7 @@ class FeatureEncoderImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& offset = {});
 
  private:
+  c10::ScalarType compute_;
   torch::nn::ConvTranspose2d up1_{nullptr}, up2_{nullptr};
   ResidualStack res_{nullptr};
   torch::nn::Conv2d to_latent_{nullptr};
@@ -38,6 +39,7 @@ class FeatureDecoderImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& latent, const at::Tensor& offset = {});
 
  private:
+  c10::ScalarType compute_;
   torch::nn::Conv2d from_latent_{nullptr};
   ResidualStack res_{nullptr};
   torch::nn::Conv2d down1_{nullptr}, down2_{nullptr};
@@ -46,5 +48,7 @@ class FeatureDecoderImpl : public torch::nn::Module {
 TORCH_MODULE(FeatureDecoder);
 
 at::Tensor l2_normalize(const at::Tensor& x, int64_t dim);
+// ModelConfig::compute_dtype as a tensor type ("auto" resolved for this CPU).
+c10::ScalarType compute_dtype(const ModelConfig& cfg);
 
 }  // namespace semcodec

@@ -73,7 +73,13 @@ GridConvPlan transposed_conv_plan(GridShape in, int64_t k, int64_t s, int64_t p)
   return plan;
 }
 
-at::Tensor grid_conv(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const GridConvPlan& plan) {
+at::Tensor grid_conv(const at::Tensor& x, const at::Tensor& weight_param, const at::Tensor& bias_param,
+                     const GridConvPlan& plan) {
+  // Parameters stay float32; a bfloat16 input computes in bfloat16 (the casts are differentiable).
+  const at::Tensor weight = weight_param.scalar_type() == x.scalar_type() ? weight_param : weight_param.to(x.scalar_type());
+  const at::Tensor bias = !bias_param.defined() || bias_param.scalar_type() == x.scalar_type()
+                              ? bias_param
+                              : bias_param.to(x.scalar_type());
   const int64_t n = x.size(0), k = plan.kernel, taps = k * k;
   require(x.dim() == 3 && x.size(1) == plan.in.positions(), "grid_conv: input {} does not match a {}x{} grid",
           x.sizes(), plan.in.height, plan.in.width);

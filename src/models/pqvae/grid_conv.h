@@ -36,6 +36,7 @@ GridConvPlan transposed_conv_plan(GridShape in, int64_t kernel, int64_t stride, 
 
 // x [N, in.positions(), Cin] -> [N, out.positions(), Cout].
 // Ordinary: weight [Cout, Cin, k, k]; transposed: weight [Cin, Cout, k, k]. bias [Cout] or undefined.
+// Computes in x's type: float32 parameters are cast for a bfloat16 x.
 at::Tensor grid_conv(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const GridConvPlan& plan);
 
 }  // namespace semcodec
