@@ -41,13 +41,17 @@ FeatureSet select_rows(const FeatureSet& set, const std::vector<int64_t>& rows) 
   return out;
 }
 
+std::vector<int64_t> strided_row_indices(int64_t n, int64_t max_rows) {
+  require(max_rows >= 0 && n >= 0, "strided_row_indices: {} of {} rows", max_rows, n);
+  const int64_t m = max_rows == 0 ? n : std::min(n, max_rows);
+  std::vector<int64_t> rows(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) rows[static_cast<size_t>(i)] = i * n / m;
+  return rows;
+}
+
 FeatureSet stride_rows(const FeatureSet& set, int64_t max_rows) {
-  require(max_rows >= 0, "stride_rows: max_rows must be >= 0, got {}", max_rows);
-  const int64_t n = set.size();
-  if (max_rows == 0 || max_rows >= n) return set;
-  std::vector<int64_t> rows(static_cast<size_t>(max_rows));
-  for (int64_t i = 0; i < max_rows; ++i) rows[static_cast<size_t>(i)] = i * n / max_rows;
-  return select_rows(set, rows);
+  if (max_rows == 0 || max_rows >= set.size()) return set;
+  return select_rows(set, strided_row_indices(set.size(), max_rows));
 }
 
 }  // namespace semcodec

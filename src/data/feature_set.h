@@ -37,7 +37,10 @@ struct FeatureSet {
 FeatureSet select_classes(const FeatureSet& set, const std::vector<int64_t>& classes);
 // The given rows, in that order (each in [0, size)).
 FeatureSet select_rows(const FeatureSet& set, const std::vector<int64_t>& rows);
-// At most `max_rows` rows at an even stride (all rows when max_rows is 0 or >= size).
+// The rows i * n / max_rows for i < max_rows: at most `max_rows` of n rows at an
+// even stride (all n when max_rows is 0 or >= n).
+std::vector<int64_t> strided_row_indices(int64_t n, int64_t max_rows);
+// Those rows of a set.
 FeatureSet stride_rows(const FeatureSet& set, int64_t max_rows);
 
 }  // namespace semcodec

@@ -21,12 +21,6 @@ namespace semcodec {
 namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Up to `max_rows` evenly strided rows (all when fewer).
-at::Tensor strided_rows(const at::Tensor& x, int64_t max_rows) {
-  if (x.size(0) <= max_rows) return x;
-  return x.index_select(0, at::div(at::arange(max_rows, at::kLong) * x.size(0), max_rows, "floor"));
-}
 }  // namespace
 
 at::Tensor reconstruct_in_batches(Quantizer& q, const at::Tensor& x, int64_t batch) {
@@ -92,7 +86,8 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   q->train(train.features);
   const double fit_seconds = seconds_since(t0);
 
-  const at::Tensor probe = strided_rows(train.features, 20000);
+  const at::Tensor probe =
+      train.features.index_select(0, at::tensor(strided_row_indices(train.size(), 20000), at::kLong));
   t0 = Clock::now();
   at::Tensor train_idx = q->encode(probe);
   const double encode_seconds = seconds_since(t0);

@@ -108,20 +108,7 @@ TEST_CASE("vqvae_kmeans_pq: a short training run raises held-out cosine and roun
   RunConfig cfg = test::small_run(data, dir.file("run"));
   cfg.model.method = "vqvae_kmeans_pq";
   cfg.train.epochs = 6;
-  RunConfig first = cfg;
-  first.train.epochs = 1;
-  first.train.max_steps_per_epoch = 2;
-  first.output.dir = dir.file("first");
-  train_run(first, quiet());
-  auto m0 = read_metrics(dir.file("first/metrics.jsonl"));
-  TrainResult r = train_run(cfg, quiet());
-  auto m = read_metrics(r.metrics_log);
-  REQUIRE(m.size() == 6);
-  const double cos0 = m0[0]["val_mean_cosine"], cos1 = m.back()["val_mean_cosine"];
-  const double acc0 = m0[0]["val_top1"], acc1 = m.back()["val_top1"];
-  INFO("cosine " << cos0 << " -> " << cos1 << ", top1 " << acc0 << " -> " << acc1);
-  CHECK(cos1 > cos0 + 0.05);
-  CHECK(acc1 > acc0 + 0.05);
+  const auto [r, m0, m] = test::check_training_improves(cfg, dir.file("first"));
   // 32 / 8 = 4 sub-space codebooks of 8 codewords.
   CHECK(m.back()["codebook_size"].get<int64_t>() == 32);
   CHECK(m.back()["raw_bits"].get<int64_t>() == 25 * 4 * 3);

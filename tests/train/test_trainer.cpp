@@ -23,22 +23,8 @@ TEST_CASE("a short training run raises held-out cosine and accuracy", "[train]")
   const std::string data = test::write_small_synthetic(dir);
   RunConfig cfg = test::small_run(data, dir.file("run"));
   cfg.train.epochs = 6;
-  // The first epoch is cut to two steps so it measures an almost untrained model.
   cfg.train.max_steps_per_epoch = 0;
-  RunConfig first = cfg;
-  first.train.epochs = 1;
-  first.train.max_steps_per_epoch = 2;
-  first.output.dir = dir.file("first");
-  train_pqvae(first, quiet());
-  auto m0 = read_metrics(dir.file("first/metrics.jsonl"));
-  TrainResult r = train_pqvae(cfg, quiet());
-  auto m = read_metrics(r.metrics_log);
-  REQUIRE(m.size() == 6);
-  const double cos0 = m0[0]["val_mean_cosine"], cos1 = m.back()["val_mean_cosine"];
-  const double acc0 = m0[0]["val_top1"], acc1 = m.back()["val_top1"];
-  INFO("cosine " << cos0 << " -> " << cos1 << ", top1 " << acc0 << " -> " << acc1);
-  CHECK(cos1 > cos0 + 0.05);
-  CHECK(acc1 > acc0 + 0.05);
+  const auto [r, m0, m] = test::check_training_improves(cfg, dir.file("first"));
   // The clean upper bound is a property of the data, the same in both runs.
   CHECK(m.back()["val_clean_top1"].get<double>() == Approx(m0[0]["val_clean_top1"].get<double>()));
   // No collapse: with k-means init and restarts every codeword is in use.
