@@ -117,6 +117,119 @@ void DataParallel::barrier() {
     fail("rank {} of {}: barrier failed (a peer died or timed out): {}", rank(), world_size(), e.what());
   }
 }
+struct GradientReducer::State {
+  using Work = decltype(std::declval<c10d::ProcessGroupGloo&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
+  struct Bucket {
+    std::vector<size_t> members;  // indices into params
+    std::vector<int64_t> offsets;
+    at::Tensor buffer;            // float32, CPU
+    size_t waiting = 0;
+    std::vector<char> got;
+    Work work;
+    bool launched = false;
+  };
+  DataParallel* dp = nullptr;
+  std::vector<at::Tensor> params;
+  std::vector<unsigned> hooks;
+  std::vector<std::pair<size_t, size_t>> slot;  // param -> (bucket, member)
+  std::vector<Bucket> buckets;
+  int64_t overlapped = 0, overlapped_last = 0;
+
+  void launch(Bucket& b) {
+    std::vector<at::Tensor> v = {b.buffer};
+    try {
+      b.work = dp->group_->pg->allreduce(v);
+    } catch (const std::exception& e) {
+      fail("rank {} of {}: gradient all-reduce failed (a peer died or timed out): {}", dp->rank(), dp->world_size(),
+           e.what());
+    }
+    b.launched = true;
+  }
+
+  void ready(size_t param, const at::Tensor& grad) {
+    auto [bi, mi] = slot[param];
+    Bucket& b = buckets[bi];
+    if (b.launched || b.got[mi]) return;  // a second backward before finish(): the first one's sums stand
+    at::NoGradGuard g;
+    b.buffer.narrow(0, b.offsets[mi], grad.numel()).copy_(grad.detach().reshape({-1}));
+    b.got[mi] = 1;
+    if (--b.waiting == 0) {
+      launch(b);
+      ++overlapped;
+    }
+  }
+};
+
+GradientReducer::GradientReducer(DataParallel& dp, std::vector<at::Tensor> params, int64_t bucket_bytes)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.dp = &dp;
+  s.params = std::move(params);
+  s.slot.resize(s.params.size());
+  int64_t bytes = 0;
+  for (size_t i = s.params.size(); i-- > 0;) {
+    const at::Tensor& p = s.params[i];
+    require(p.scalar_type() == at::kFloat, "GradientReducer: parameter {} is {}, not float32", i,
+            c10::toString(p.scalar_type()));
+    if (s.buckets.empty() || bytes >= bucket_bytes) {
+      s.buckets.emplace_back();
+      bytes = 0;
+    }
+    State::Bucket& b = s.buckets.back();
+    s.slot[i] = {s.buckets.size() - 1, b.members.size()};
+    b.offsets.push_back(b.members.empty() ? 0 : b.offsets.back() + s.params[b.members.back()].numel());
+    b.members.push_back(i);
+    bytes += p.numel() * 4;
+  }
+  for (State::Bucket& b : s.buckets) {
+    b.buffer = at::zeros({b.offsets.back() + s.params[b.members.back()].numel()}, at::kFloat);
+    b.got.assign(b.members.size(), 0);
+    b.waiting = b.members.size();
+  }
+  State* raw = state_.get();
+  for (size_t i = 0; i < s.params.size(); ++i)
+    s.hooks.push_back(s.params[i].register_hook([raw, i](const at::Tensor& grad) { raw->ready(i, grad); }));
+}
+
+GradientReducer::~GradientReducer() {
+  for (size_t i = 0; i < state_->params.size(); ++i) state_->params[i].remove_hook(state_->hooks[i]);
+}
+
+void GradientReducer::finish() {
+  State& s = *state_;
+  for (State::Bucket& b : s.buckets) {
+    if (b.launched) continue;
+    for (size_t m = 0; m < b.members.size(); ++m)
+      if (!b.got[m]) b.buffer.narrow(0, b.offsets[m], s.params[b.members[m]].numel()).zero_();
+    s.launch(b);
+  }
+  at::NoGradGuard g;
+  for (State::Bucket& b : s.buckets) {
+    try {
+      b.work->wait();
+    } catch (const std::exception& e) {
+      fail("rank {} of {}: gradient all-reduce failed (a peer died or timed out): {}", s.dp->rank(),
+           s.dp->world_size(), e.what());
+    }
+    for (size_t m = 0; m < b.members.size(); ++m) {
+      if (!b.got[m]) continue;
+      at::Tensor& p = s.params[b.members[m]];
+      at::Tensor sum = b.buffer.narrow(0, b.offsets[m], p.numel()).view(p.sizes());
+      if (p.grad().defined()) p.mutable_grad().copy_(sum);
+      else p.mutable_grad() = sum.to(p.device()).clone();
+    }
+    b.launched = false;
+    b.work.reset();
+    b.got.assign(b.members.size(), 0);
+    b.waiting = b.members.size();
+  }
+  s.overlapped_last = s.overlapped;
+  s.overlapped = 0;
+}
+
+int64_t GradientReducer::overlapped_buckets() const { return state_->overlapped_last; }
+int64_t GradientReducer::buckets() const { return static_cast<int64_t>(state_->buckets.size()); }
+
 #else
 struct DataParallel::Group {};
 
@@ -128,6 +241,15 @@ std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, double)
 void DataParallel::broadcast(const std::vector<at::Tensor>&) {}
 void DataParallel::allreduce_sum(const std::vector<at::Tensor>&, int64_t) {}
 void DataParallel::barrier() {}
+
+struct GradientReducer::State {};
+GradientReducer::GradientReducer(DataParallel&, std::vector<at::Tensor>, int64_t) {
+  fail("this build of semcodec has no c10d Gloo support (install libgloo-dev and rebuild)");
+}
+GradientReducer::~GradientReducer() = default;
+void GradientReducer::finish() {}
+int64_t GradientReducer::overlapped_buckets() const { return 0; }
+int64_t GradientReducer::buckets() const { return 0; }
 #endif
 
 DataParallel::DataParallel(const DistEnv& env, std::unique_ptr<Group> group) : env_(env), group_(std::move(group)) {}

@@ -35,10 +35,38 @@ class DataParallel {
   void barrier();
 
  private:
+  friend class GradientReducer;
   struct Group;
   DataParallel(const DistEnv& env, std::unique_ptr<Group> group);
   DistEnv env_;
   std::unique_ptr<Group> group_;
+};
+
+// Sums the parameters' gradients over ranks while backward runs: a hook on
+// each parameter copies its gradient into a flat bucket as autograd produces
+// it, and a bucket's all-reduce starts (asynchronously, on the process
+// group's threads) as soon as its last gradient is in. Buckets hold the
+// parameters in reverse order, the order backward produces them. Every rank
+// runs the same graph, so buckets fill, and their collectives start, in the
+// same order everywhere. Parameters without a gradient this step (the
+// codebook during the quantizer warm-up) are sent as zeros and keep no .grad.
+class GradientReducer {
+ public:
+  GradientReducer(DataParallel& dp, std::vector<at::Tensor> params, int64_t bucket_bytes = 25 << 20);
+  ~GradientReducer();  // removes the hooks
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // After backward(): starts the buckets still waiting, waits for all, and
+  // writes the sums into the parameters' .grad.
+  void finish();
+  // How many buckets started before finish() in the last step (overlapped with backward).
+  int64_t overlapped_buckets() const;
+  int64_t buckets() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace semcodec

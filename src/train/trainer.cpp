@@ -190,6 +190,13 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   ao.decoupled_weight_decay = cfg.train.weight_decay_mode == "decoupled";
   Adam adam(params, ao);
   TrainingState st;
+  std::unique_ptr<GradientReducer> reducer;
+  if (dp) {
+    std::vector<at::Tensor> tensors;
+    for (const auto& p : params) tensors.push_back(p.second);
+    const auto bucket_bytes = static_cast<int64_t>(cfg.train.dist_bucket_mb * (1 << 20));
+    reducer = std::make_unique<GradientReducer>(*dp, tensors, bucket_bytes);
+  }
 
   if (opt.resume) {
     require(file_exists(result.last_checkpoint), "{}: nothing to resume (no last.safetensors)", result.run_dir);
@@ -267,13 +274,9 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
       if (dp) {
         // Each rank's mean loss weighted by its share of the global batch; the
         // summed gradients are then those of the global batch's mean loss.
+        // Buckets of gradients are summed over ranks while backward runs.
         (loss.total * slice.share()).backward();
-        // Every rank runs the same graph, so the same gradients are defined
-        // everywhere (the codebook has none during the quantizer warm-up).
-        std::vector<at::Tensor> grads;
-        for (const auto& p : params)
-          if (p.second.grad().defined()) grads.push_back(p.second.grad());
-        dp->allreduce_sum(grads);
+        reducer->finish();
       } else {
         loss.total.backward();
       }

@@ -182,6 +182,7 @@ struct TrainConfig {
   int64_t max_steps_per_epoch = 0;  // 0 = full epochs
   int64_t val_max_rows = 0;         // 0 = validate on every held-out row
   double dist_timeout_s = 300;      // collectives of multi-process runs (docs/distributed.md)
+  double dist_bucket_mb = 25;       // gradient all-reduce bucket size (MiB)
   template <class V> void visit(V& v) {
     v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
     v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
@@ -204,6 +205,10 @@ struct TrainConfig {
     v.field("dist_timeout_s", dist_timeout_s,
             "multi-process runs: seconds a rank waits for the others before failing (rendezvous and every collective)",
             Limits::range(1, 1e7));
+    v.field("dist_bucket_mb", dist_bucket_mb,
+            "multi-process runs: MiB of gradients per all-reduce bucket; a bucket is sent as soon as backward has "
+            "produced all of its gradients, overlapping communication with the rest of backward",
+            Limits::range(0.001, 4096));
   }
 };
 

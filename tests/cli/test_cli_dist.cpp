@@ -42,7 +42,7 @@ TEST_CASE("2 Gloo ranks at global batch B train the same parameters as 1 rank at
   for (const std::string method : {"pqvae_shared", "vqvae_kmeans_pq"}) {
     INFO(method);
     const std::string sets = " --set train.epochs=2 --set model.quantizer_warmup_steps=8 "
-                             "--set model.dead_code_restart=false --set model.method=" + method;
+                             "--set model.dead_code_restart=false --set train.dist_bucket_mb=0.002 --set model.method=" + method;
     const std::string one_dir = d.file(method + "-one"), two_dir = d.file(method + "-two");
     Run one = test::run_cli("train -q -c " + d.file("m.yaml") + " --features " + data + " -o " + one_dir + sets);
     INFO(one.output);
