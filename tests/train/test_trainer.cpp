@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "data/feature_store.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -36,6 +37,44 @@ TEST_CASE("a short training run raises held-out cosine and accuracy", "[train]")
   for (auto& rec : m) best_seen = std::max(best_seen, rec["val_top1"].get<double>());
   CHECK(best.state.best_top1 == Approx(best_seen));
   CHECK(best.optimizer.empty());
+}
+
+TEST_CASE("the quantizer warm-up trains unquantized, then draws the codebook from the encoder's outputs", "[train]") {
+  TempDir dir("train-warmup");
+  const std::string data = test::write_small_synthetic(dir);
+  RunConfig cfg = test::small_run(data, dir.file("warm"));
+  cfg.train.epochs = 1;
+  cfg.train.max_steps_per_epoch = 4;
+  cfg.model.quantizer_warmup_steps = 10;  // the epoch ends inside the warm-up
+  cfg.model.codebook_init = "sample";     // codewords are encoder sub-vectors, unchanged by k-means
+  cfg.model.dead_code_restart = false;
+  const TrainResult r = train_run(cfg, quiet());
+  const auto m = read_metrics(r.metrics_log);
+  REQUIRE(m.size() == 1);
+  // The four steps trained the auto-encoder alone: no codebook or commitment term.
+  CHECK(m[0]["train_codebook_loss"].get<double>() == 0.0);
+  CHECK(m[0]["train_commitment_loss"].get<double>() == 0.0);
+  RunConfig cold = cfg;
+  cold.model.quantizer_warmup_steps = 0;
+  cold.output.dir = dir.file("cold");
+  const auto mc = read_metrics(train_run(cold, quiet()).metrics_log);
+  CHECK(mc[0]["train_codebook_loss"].get<double>() > 0.0);
+
+  // The epoch ended inside the warm-up, so the codebook was fitted then, to
+  // the saved encoder: every codeword is one of its training sub-vectors.
+  const Checkpoint ck = load_checkpoint(r.last_checkpoint);
+  auto model = make_model(ck, r.last_checkpoint);
+  at::NoGradGuard g;
+  const at::Tensor train_x = select_classes(read_feature_file(data), ck.train_classes).features;
+  const at::Tensor sub = model->pq->subvectors(model->forward(train_x, /*bypass_quantizer=*/true).latent);
+  const at::Tensor cb = model->pq->codebook.detach();
+  REQUIRE(cb.size(0) == 8);
+  const at::Tensor nearest = at::cdist(cb.to(at::kDouble), sub.to(at::kDouble)).amin(1);
+  INFO("distance of each codeword to the nearest encoder sub-vector: " << nearest);
+  CHECK(nearest.max().item<double>() < 1e-5);
+  // Eight different sub-vectors, not one repeated (sub-vectors are unit-scale; the minimum pairwise distance is well above rounding).
+  const at::Tensor pairwise = at::cdist(cb, cb) + at::eye(8) * 10;
+  CHECK(pairwise.min().item<double>() > 1e-3);
 }
 
 TEST_CASE("resume after N epochs equals an uninterrupted run bit for bit", "[train]") {
