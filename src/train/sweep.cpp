@@ -143,7 +143,7 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
   if (!seeded) seeds.push_back(0);
 
   struct Named {
-    std::string name, eval_features, eval_classes;
+    std::string name, eval_features, eval_classes, classifier = "auto", reference_features;
     std::vector<std::string> set;
     std::vector<std::pair<std::string, std::vector<std::string>>> vary;
   };
@@ -156,7 +156,7 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
       require_map(list[i], path, at);
       std::vector<std::string> known = {name_key, "set"};
       if (with_vary) known.push_back("vary");
-      else known.insert(known.end(), {"eval_features", "eval_classes"});
+      else known.insert(known.end(), {"eval_features", "eval_classes", "classifier", "reference_features"});
       check_keys(list[i], known, path, at);
       Named e;
       require(list[i][name_key].IsDefined(), "{}: '{}' has no '{}'", path, at, name_key);
@@ -166,6 +166,13 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
         e.eval_features = scalar(list[i]["eval_features"], path, at + ".eval_features");
       if (!with_vary && list[i]["eval_classes"].IsDefined())
         e.eval_classes = scalar(list[i]["eval_classes"], path, at + ".eval_classes");
+      if (!with_vary && list[i]["classifier"].IsDefined()) {
+        e.classifier = scalar(list[i]["classifier"], path, at + ".classifier");
+        require(e.classifier == "auto" || e.classifier == "zero-shot" || e.classifier == "ncm",
+                "{}: {}.classifier: '{}' is not auto, zero-shot or ncm", path, at, e.classifier);
+      }
+      if (!with_vary && list[i]["reference_features"].IsDefined())
+        e.reference_features = scalar(list[i]["reference_features"], path, at + ".reference_features");
       if (with_vary && list[i]["vary"].IsDefined()) {
         require_map(list[i]["vary"], path, at + ".vary");
         for (const auto& kv : list[i]["vary"]) {
@@ -250,7 +257,13 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
           cell.eval_classes = !d.eval_classes.empty()      ? d.eval_classes
                               : d.eval_features.empty() ? s.eval_classes
                                                         : std::string("all");
-          cell.eval_id = config_detail::fnv1a64_hex(cell.eval_features + "\n" + cell.eval_classes).substr(0, 8);
+          cell.classifier = d.classifier;
+          cell.reference_features = d.reference_features;
+          // The classifier settings enter the id only when given, so older results keep theirs.
+          std::string eval_settings = cell.eval_features + "\n" + cell.eval_classes;
+          if (cell.classifier != "auto" || !cell.reference_features.empty())
+            eval_settings += "\n" + cell.classifier + "\n" + cell.reference_features;
+          cell.eval_id = config_detail::fnv1a64_hex(eval_settings).substr(0, 8);
           if (seen.count(cell.key + cell.eval_id)) continue;  // entries that resolve to the same cell run once
           seen[cell.key + cell.eval_id] = true;
           cell.config.output.dir = s.out + "/cells/" + cell.key;
@@ -297,6 +310,8 @@ std::vector<ResultRow> run_sweep_cell(const SweepSpec& spec, const std::string& 
     if (cell.key != key || file_exists(cell.result_path())) continue;
     CheckpointEvalOptions e;
     e.classes = cell.eval_classes;
+    e.classifier = cell.classifier;
+    e.reference_features = cell.reference_features;
     e.label = cell.label;
     e.device = cfg.train.device;
     e.via_bitstream = bitstream;

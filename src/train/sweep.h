@@ -27,7 +27,9 @@ struct SweepCell {
   RunConfig config;                                    // resolved; output.dir = <out>/cells/<key>
   std::string eval_features;  // evaluated feature file (default: data.features)
   std::string eval_classes;   // heldout | train | all | class-list file
-  std::string eval_id;        // hash of the two above
+  std::string classifier = "auto";  // auto | zero-shot | ncm (evaluate_reconstruction)
+  std::string reference_features;   // ncm: labelled file whose class means classify (default: the evaluated file)
+  std::string eval_id;        // hash of the evaluation settings above
   std::string dir() const { return config.output.dir; }
   std::string result_path() const { return dir() + "/result-" + eval_id + ".json"; }
   std::string failed_path() const { return dir() + "/failed-" + eval_id + ".json"; }

@@ -6,6 +6,7 @@
 
 #include "test_support.h"
 #include "train/sweep.h"
+#include "util/config.h"
 #include "util/error.h"
 
 using namespace semcodec;
@@ -80,6 +81,30 @@ TEST_CASE("cell keys follow the resolved config, not the device or output direct
   // Editing the base config changes every key.
   write(d.file("base.yaml"), "data:\n  features: a.h5\nloss:\n  alpha: 5\n");
   CHECK(load_sweep(d.file("s.yaml")).cells[0].key != a.cells[0].key);
+}
+
+TEST_CASE("a dataset can name its classifier and the reference of its class means", "[train][sweep]") {
+  TempDir d("sweep-classifier");
+  write(d.file("base.yaml"), "data:\n  features: a.h5\n");
+  write(d.file("s.yaml"), "base: " + d.file("base.yaml") + "\nout: " + d.file("out") +
+                              "\ndatasets:\n  - name: plain\n    eval_features: t.h5\n"
+                              "  - name: ncm\n    eval_features: t.h5\n    classifier: ncm\n"
+                              "    reference_features: a.h5\n"
+                              "methods:\n  - label: SQ\n    set: [model.method=learned_sq]\n");
+  const SweepSpec s = load_sweep(d.file("s.yaml"));
+  REQUIRE(s.cells.size() == 2);
+  CHECK(s.cells[0].classifier == "auto");
+  CHECK(s.cells[0].reference_features.empty());
+  CHECK(s.cells[1].classifier == "ncm");
+  CHECK(s.cells[1].reference_features == "a.h5");
+  CHECK(s.cells[0].key == s.cells[1].key);          // one training run
+  CHECK(s.cells[0].eval_id != s.cells[1].eval_id);  // two evaluations
+  // Without the new keys the id is the hash of file and classes alone, as before they existed.
+  CHECK(s.cells[0].eval_id == config_detail::fnv1a64_hex("t.h5\nall").substr(0, 8));
+  write(d.file("bad.yaml"), "base: " + d.file("base.yaml") + "\nout: " + d.file("out") +
+                                "\ndatasets:\n  - name: x\n    classifier: knn\n"
+                                "methods:\n  - label: SQ\n    set: [model.method=learned_sq]\n");
+  CHECK_THROWS_WITH(load_sweep(d.file("bad.yaml")), Catch::Contains("bad.yaml") && Catch::Contains("knn"));
 }
 
 TEST_CASE("bad sweep files are errors naming the file and the key", "[train][sweep]") {
