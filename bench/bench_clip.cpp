@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   const at::ScalarType dtype = dtype_name == "float16"    ? at::kHalf
                                : dtype_name == "bfloat16" ? at::kBFloat16
                                                           : at::kFloat;
-  configure_threads(threads);
+  configure_threads(threads, dtype == at::kFloat ? GemmBackend::Blas : GemmBackend::OneDnn);
   const c10::Device dev = resolve_device(device);
   fmt::print("# CLIP encoders: device {}, dtype {}, threads {} (OpenMP {}), {} timed iterations\n", dev.str(),
              dtype_name, threads, at::get_num_threads(), iters);

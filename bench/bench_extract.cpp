@@ -88,10 +88,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const at::ScalarType dtype = dtype_name == "float16" ? at::kHalf : dtype_name == "bfloat16" ? at::kBFloat16 : at::kFloat;
-  configure_threads(0);
+  configure_threads(0, dtype == at::kFloat ? GemmBackend::Blas : GemmBackend::OneDnn);
   const c10::Device device = resolve_device(device_name);
-  if (device.is_cpu() && dtype != at::kFloat) {
-    fmt::print(stderr, "--dtype {} needs --device cuda\n", dtype_name);
+  if (device.is_cpu() && dtype == at::kHalf) {
+    fmt::print(stderr, "--dtype float16 needs --device cuda (the CPU runs float32 or bfloat16)\n");
     return 2;
   }
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -198,6 +198,25 @@ TEST_CASE("extract embeds every readable image as the library does and lists the
   }
 }
 
+TEST_CASE("extract in bfloat16 on the CPU stays within bfloat16 rounding of float32", "[cli][extract]") {
+  const TinyClip clip = tiny_clip();
+  if (!clip.ok()) return;
+  TempDir d("cli-extract-bf16");
+  make_image_folder(d.file("zoo"), 4, false);
+  const std::string args = "extract -m " + q(clip.model) + " --root " + q(d.file("zoo")) + " --device cpu -q -o ";
+  REQUIRE(run(args + q(d.file("f32.h5"))).code == 0);
+  const Run b = run(args + q(d.file("bf16.h5")) + " --dtype bfloat16");
+  INFO(b.output);
+  REQUIRE(b.code == 0);
+  const FeatureSet x = read_feature_file(d.file("f32.h5")), y = read_feature_file(d.file("bf16.h5"));
+  REQUIRE(x.size() == y.size());
+  CHECK(x.ids == y.ids);
+  const at::Tensor cos = (x.features * y.features).sum(1);  // unit rows
+  INFO("per-row cosine " << cos);
+  CHECK(cos.min().item<double>() > 0.995);
+  CHECK((x.features - y.features).abs().max().item<double>() > 1e-6);  // it did compute in bfloat16
+}
+
 TEST_CASE("extract with a dataset config and a list file", "[cli][extract]") {
   const TinyClip clip = tiny_clip();
   if (!clip.ok()) return;
