@@ -186,8 +186,13 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, cons
     for (int64_t i = 0; i < probe; ++i) c->encode_item(idx.data() + i * slots, buf);
     rep.coder_bits[coder_name(id)] = 8.0 * static_cast<double>(buf.size()) / static_cast<double>(probe);
   }
-  if (opt.coder == "auto")
-    coder = rep.coder_bits["huffman"] < rep.coder_bits["rans"] ? CoderId::huffman : CoderId::rans;
+  // An entropy coder must save more than 1% over the fixed-length code on the
+  // training items to be chosen: near-uniform indices (well-used codebooks)
+  // would otherwise cost a few bits more than raw on unseen rows.
+  if (opt.coder == "auto") {
+    const CoderId ec = rep.coder_bits["huffman"] < rep.coder_bits["rans"] ? CoderId::huffman : CoderId::rans;
+    coder = rep.coder_bits[coder_name(ec)] < 0.99 * rep.coder_bits["raw"] ? ec : CoderId::raw;
+  }
   rep.coder = coder_name(coder);
   rep.table_mode = cli_name(mode);
   rep.model_bits = model_code_bits(em, idx.data(), n);

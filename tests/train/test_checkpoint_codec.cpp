@@ -96,6 +96,16 @@ TEST_CASE("fit-entropy stores integer tables; the loaded codec decodes bit-exact
   auto huff = load_codec(ck, "cpu");
   CHECK(huff->fingerprint() != rans->fingerprint());
   CHECK_THROWS_WITH(huff->decode(old_stream), Catch::Contains("another checkpoint"));
+
+  // auto keeps an entropy coder only when it saves over 1% of the measured fixed-length bytes.
+  opt.coder = "auto";
+  opt.tables = "auto";
+  const EntropyFitReport a = fit_entropy_from_features(ck, "", opt);
+  const double raw = a.coder_bits.at("raw"), huffman = a.coder_bits.at("huffman"), rans_bits = a.coder_bits.at("rans");
+  CHECK(raw == 8.0 * 38);  // 300 bits per item, byte-aligned
+  const std::string smaller = huffman < rans_bits ? "huffman" : "rans";
+  CHECK(a.coder == (std::min(huffman, rans_bits) < 0.99 * raw ? smaller : std::string("raw")));
+  CHECK(load_codec(ck, "cpu")->coder_id() == parse_coder_id(a.coder));
 }
 
 TEST_CASE("corrupt entropy tables in a checkpoint are a clean error", "[train][codec]") {
