@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -37,7 +39,16 @@ std::string gnuplot_script(const Figure& f, const std::string& data_file, const 
   s += "set xlabel " + quoted(f.xlabel) + " noenhanced\n";
   s += "set ylabel " + quoted(f.ylabel) + " noenhanced\n";
   s += "set grid\nset key bottom right box opaque noenhanced\n";
-  s += "set yrange [0:100]\nset offsets graph 0.03, graph 0.03, 0, 0\n";
+  // The y axis spans the data (and upper bounds) with some room, on multiples of 5 within
+  // [0, 100], so that methods a point apart stay apart.
+  double lo = 100, hi = 0;
+  for (const auto& series : f.series)
+    for (const auto& [x, y] : series.points) lo = std::min(lo, y), hi = std::max(hi, y);
+  for (const auto& [label, y] : f.upper_bounds) lo = std::min(lo, y), hi = std::max(hi, y);
+  if (lo > hi) lo = 0, hi = 100;
+  const double pad = std::max(2.0, 0.2 * (hi - lo));
+  const double y0 = std::max(0.0, std::floor((lo - pad) / 5) * 5), y1 = std::min(100.0, std::ceil((hi + pad) / 5) * 5);
+  s += fmt::format("set yrange [{:g}:{:g}]\nset offsets graph 0.03, graph 0.03, 0, 0\n", y0, y1);
   std::string plot;
   for (size_t i = 0; i < f.series.size(); ++i) {
     if (f.series[i].points.empty()) continue;

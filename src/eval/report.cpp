@@ -86,6 +86,7 @@ nlohmann::json result_to_json(const ResultRow& r) {
           {"status", r.status},
           {"error", r.error},
           {"rate_source", r.rate_source},
+          {"classifier", r.classifier},
           {"seed", r.seed},
           {"embed_dim", r.embed_dim},
           {"raw_bits", r.raw_bits},
@@ -113,6 +114,7 @@ ResultRow result_from_json(const nlohmann::json& j, const std::string& source) {
     r.status = j.at("status").get<std::string>();
     r.error = j.value("error", std::string());
     r.rate_source = j.value("rate_source", std::string());
+    r.classifier = j.value("classifier", std::string());
     r.seed = j.value("seed", int64_t{0});
     r.embed_dim = j.value("embed_dim", int64_t{0});
     r.raw_bits = j.value("raw_bits", 0.0);
@@ -215,7 +217,10 @@ Figure accuracy_figure(const std::vector<ResultRow>& all, const std::string& nam
   Figure f;
   f.name = name;
   f.title = title;
-  f.ylabel = "zero-shot top-1 accuracy (%)";
+  const bool ncm = !rows.empty() && std::all_of(rows.begin(), rows.end(), [](const ResultRow& r) {
+    return r.classifier == "ncm";
+  });
+  f.ylabel = ncm ? "top-1 accuracy, nearest class mean (%)" : "zero-shot top-1 accuracy (%)";
   // Rates are the coded payload (the raw rate for methods without an entropy coder).
   f.xlabel = x == "bpd" ? "rate (bits per dimension, as coded)"
              : x == "bpp" ? "rate (bits per pixel, as coded)"

@@ -20,6 +20,7 @@ struct ResultRow {
   std::string status = "ok";  // ok | failed
   std::string error;          // failed cells: why
   std::string rate_source;    // "bitstream (...)" or "raw"
+  std::string classifier;     // zero-shot | ncm ("" in rows written before it was recorded)
   int64_t seed = 0;
   int64_t embed_dim = 0;
   double raw_bits = 0;       // fixed-length bits per item (the configured rate)

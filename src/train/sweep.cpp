@@ -101,6 +101,7 @@ ResultRow row_for(const SweepCell& c, const nlohmann::json& j, const std::string
   r.label = c.label;
   r.seed = c.seed;
   r.settings = c.settings;
+  if (r.classifier.empty() && c.classifier != "auto") r.classifier = c.classifier;
   return r;
 }
 

@@ -89,6 +89,14 @@ TEST_CASE("figure series hold the measured rate and the mean top-1 per configure
 
   const std::string data = gnuplot_data(accuracy_figure(rows(), "fig", "t", "bits", "Food101"));
   CHECK_THAT(data, Catch::Contains("# PQVAE-shared\n390 79.39\n\n\n# Learned SQ\n768 84.22\n"));
+
+  // The y axis spans the points and the upper bound with room (0.2 x span, at least 2 points),
+  // on multiples of 5: Pets 81.33 .. 90.99 -> [75, 95].
+  CHECK_THAT(gnuplot_script(f, "f.dat", "f.png"), Catch::Contains("set yrange [75:95]"));
+  CHECK_THAT(gnuplot_script(f, "f.dat", "f.png"), Catch::Contains("'zero-shot top-1 accuracy (%)'"));
+  std::vector<ResultRow> ncm = rows();
+  for (auto& r : ncm) r.classifier = "ncm";
+  CHECK(accuracy_figure(ncm, "f", "t", "bpd").ylabel == "top-1 accuracy, nearest class mean (%)");
 }
 
 TEST_CASE("results round-trip through JSON and bad files name themselves", "[eval][report]") {

@@ -5,7 +5,7 @@ set xlabel 'rate (bits per dimension, as coded)' noenhanced
 set ylabel 'zero-shot top-1 accuracy (%)' noenhanced
 set grid
 set key bottom right box opaque noenhanced
-set yrange [0:100]
+set yrange [40:95]
 set offsets graph 0.03, graph 0.03, 0, 0
 plot 'experiments/results/synthetic/fig5/report/fig5.dat' index 0 using 1:2 with linespoints lw 2 pt 5 title 'd_sub=8', \
      'experiments/results/synthetic/fig5/report/fig5.dat' index 1 using 1:2 with linespoints lw 2 pt 6 title 'd_sub=16', \

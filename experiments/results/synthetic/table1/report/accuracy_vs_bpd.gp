@@ -5,7 +5,7 @@ set xlabel 'rate (bits per dimension, as coded)' noenhanced
 set ylabel 'zero-shot top-1 accuracy (%)' noenhanced
 set grid
 set key bottom right box opaque noenhanced
-set yrange [0:100]
+set yrange [40:90]
 set offsets graph 0.03, graph 0.03, 0, 0
 plot 'experiments/results/synthetic/table1/report/accuracy_vs_bpd.dat' index 0 using 1:2 with linespoints lw 2 pt 5 title 'PQVAE-shared', \
      'experiments/results/synthetic/table1/report/accuracy_vs_bpd.dat' index 1 using 1:2 with linespoints lw 2 pt 6 title 'Learned SQ', \
