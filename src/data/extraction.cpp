@@ -150,38 +150,6 @@ std::string tsv_field(std::string s) {
   return s;
 }
 
-void write_skipped_list(const std::string& path, const std::vector<SkippedImage>& skipped) {
-  std::string text = "index\tid\tpath\treason\n";
-  for (const auto& s : skipped)
-    text += fmt::format("{}\t{}\t{}\t{}\n", s.index, tsv_field(s.id), tsv_field(s.path), tsv_field(s.reason));
-  write_file_atomic(path, text);
-}
-
-// The entries an earlier run of this extraction recorded (index, id, path, reason).
-std::vector<SkippedImage> read_skipped_list(const std::string& path) {
-  std::vector<SkippedImage> out;
-  std::ifstream in(path);
-  std::string line;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    std::string field;
-    while (std::getline(ss, field, '\t')) f.push_back(field);
-    if (f.size() < 4) continue;
-    try {
-      out.push_back({std::stoll(f[0]), f[1], f[2], f[3]});
-    } catch (const std::exception&) {
-      // A line this code did not write: the record is redone.
-    }
-  }
-  return out;
-}
-
 // What a partial file was made with: a resumed run must match it.
 nlohmann::json run_fingerprint(const ImageDataset& dataset, const ExtractionOptions& o, const FeatureAttrs& attrs) {
   return {{"dataset", attrs.dataset},      {"split", attrs.split},         {"encoder_model", attrs.encoder_model},
@@ -210,6 +178,37 @@ void check_fingerprint(const std::string& output, const nlohmann::json& now) {
 }
 
 }  // namespace
+
+void write_skipped_list(const std::string& path, const std::vector<SkippedImage>& skipped) {
+  std::string text = "index\tid\tpath\treason\n";
+  for (const auto& s : skipped)
+    text += fmt::format("{}\t{}\t{}\t{}\n", s.index, tsv_field(s.id), tsv_field(s.path), tsv_field(s.reason));
+  write_file_atomic(path, text);
+}
+
+std::vector<SkippedImage> read_skipped_list(const std::string& path) {
+  std::vector<SkippedImage> out;
+  std::ifstream in(path);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string field;
+    while (std::getline(ss, field, '\t')) f.push_back(field);
+    if (f.size() < 4) continue;
+    try {
+      out.push_back({std::stoll(f[0]), f[1], f[2], f[3]});
+    } catch (const std::exception&) {
+      // A line this code did not write: the record is redone.
+    }
+  }
+  return out;
+}
 
 ExtractionSummary extract_features(const ImageDataset& dataset, const std::string& output, const ImageEncoder& encoder,
                                    const ExtractionOptions& o) {

@@ -60,6 +60,10 @@ struct ExtractionSummary {
 
 // The sidecar listing skipped images: "<out>.skipped.tsv".
 std::string skipped_list_path(const std::string& output);
+// Writes it atomically: a header, then "index  id  path  reason" per image.
+void write_skipped_list(const std::string& path, const std::vector<SkippedImage>& skipped);
+// Its entries (none when the file is absent); lines this code did not write are dropped.
+std::vector<SkippedImage> read_skipped_list(const std::string& path);
 
 ExtractionSummary extract_features(const ImageDataset& dataset, const std::string& output, const ImageEncoder& encoder,
                                    const ExtractionOptions& options);

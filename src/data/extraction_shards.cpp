@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 #include <unordered_set>
 
@@ -97,22 +96,6 @@ void check_same_extraction(const FeatureFileInfo& a, const std::vector<std::stri
          b_classes.size(), a_classes.size(), a.path);
 }
 
-// The data lines of a skipped-image list (header dropped).
-std::string skipped_lines(const std::string& path) {
-  if (!file_exists(path)) return {};
-  std::ifstream in(path);
-  std::string line, out;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    if (!line.empty()) out += line + "\n";
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string describe(const ShardMergeSummary& m) {
@@ -178,7 +161,7 @@ ShardMergeSummary merge_feature_shards(const std::string& output, int64_t count,
   summary.output = output;
   ProgressBar bar("merge " + fs::path(output).filename().string(), rows, "row", progress);
   const int64_t block = std::max<int64_t>(write.chunk_rows, 16384);
-  std::string skipped;
+  std::vector<SkippedImage> skipped;  // dataset indices: the shards' lists concatenate in order
   for (int64_t r = 0; r < count; ++r) {
     FeatureReader& in = *shards[r];
     const at::Tensor labels = in.labels();
@@ -191,16 +174,16 @@ ShardMergeSummary merge_feature_shards(const std::string& output, int64_t count,
                     sizes.defined() ? sizes.narrow(0, s, c) : at::Tensor());
       bar.advance(c);
     }
-    skipped += skipped_lines(skipped_list_path(paths[r]));
+    for (SkippedImage& e : read_skipped_list(skipped_list_path(paths[r]))) skipped.push_back(std::move(e));
   }
   bar.finish();
 
   // The skipped list goes first: a complete-looking output always has its list.
   const std::string sidecar = skipped_list_path(output);
   if (!skipped.empty()) {
-    write_file_atomic(sidecar, "index\tid\tpath\treason\n" + skipped);
+    write_skipped_list(sidecar, skipped);
     summary.skipped_list = sidecar;
-    summary.skipped = static_cast<int64_t>(std::count(skipped.begin(), skipped.end(), '\n'));
+    summary.skipped = static_cast<int64_t>(skipped.size());
   } else if (file_exists(sidecar)) {
     std::remove(sidecar.c_str());
   }
@@ -217,43 +200,37 @@ ShardMergeSummary merge_feature_shards(const std::string& output, int64_t count,
 
 void wait_for_shards(const std::string& output, int64_t count, const ShardWaitOptions& o) {
   require(o.timeout_s > 0 && o.poll_s > 0, "wait_for_shards: timeout and poll interval must be positive");
-  // What can be seen of an unfinished shard without opening it (HDF5 locks
-  // files that another process writes): its state and its partial file's size and time.
-  auto signature = [&](int64_t r) {
-    const ShardSpec s{r, count};
-    const std::string partial = FeatureWriter::partial_path(shard_path(output, s));
+  // What can be seen of a shard without opening it (HDF5 locks files that
+  // another process writes): its state and its partial file's size and time.
+  auto signature = [&](const std::string& partial, ShardState state) {
     std::error_code ec;
     const auto size = fs::file_size(partial, ec);
     const auto time = fs::last_write_time(partial, ec);
-    return fmt::format("{}:{}:{}", static_cast<int>(shard_state(output, s)), ec ? 0 : size,
-                       ec ? 0 : time.time_since_epoch().count());
+    return fmt::format("{}:{}:{}", static_cast<int>(state), ec ? 0 : size, ec ? 0 : time.time_since_epoch().count());
   };
   std::vector<std::string> last(static_cast<size_t>(count));
   double idle = 0.0;
   for (;;) {
-    std::vector<int64_t> unfinished;
+    std::string unfinished;  // one line per shard not complete in this poll
     bool changed = false;
     for (int64_t r = 0; r < count; ++r) {
-      const std::string sig = signature(r);
+      const ShardSpec s{r, count};
+      const ShardState state = shard_state(output, s);
+      const std::string partial = FeatureWriter::partial_path(shard_path(output, s));
+      const std::string sig = signature(partial, state);
       if (sig != last[r]) changed = true;
       last[r] = sig;
-      if (shard_state(output, {r, count}) != ShardState::Complete) unfinished.push_back(r);
+      if (state != ShardState::Complete)
+        unfinished += fmt::format("\n  shard {}/{}: {}", r, count,
+                                  state == ShardState::Missing ? "not started (" + shard_path(output, s) + " absent)"
+                                                               : "unfinished, " + partial);
     }
     if (unfinished.empty()) return;
     idle = changed ? 0.0 : idle + o.poll_s;
-    if (idle >= o.timeout_s) {
-      std::string list;
-      for (int64_t r : unfinished) {
-        const ShardSpec s{r, count};
-        list += fmt::format("\n  shard {}/{}: {}", r, count,
-                            shard_state(output, s) == ShardState::Missing
-                                ? "not started (" + shard_path(output, s) + " absent)"
-                                : "unfinished, " + FeatureWriter::partial_path(shard_path(output, s)));
-      }
+    if (idle >= o.timeout_s)
       fail("{}: waited {:.0f} s for shards that made no progress (their rank may have died):{}\nrerun the same "
            "command: finished shards are kept, unfinished ones resume, and the merge follows",
-           output, idle, list);
-    }
+           output, idle, unfinished);
     if (o.sleep)
       o.sleep(o.poll_s);
     else

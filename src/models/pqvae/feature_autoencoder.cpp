@@ -18,7 +18,7 @@ c10::ScalarType compute_dtype(const ModelConfig& cfg) {
   if (cfg.compute_dtype == "float32") return at::kFloat;
   if (cfg.compute_dtype == "bfloat16") return at::kBFloat16;
   if (cfg.compute_dtype == "auto") return cpu_has_native_bfloat16() ? at::kBFloat16 : at::kFloat;
-  fail("model.compute_dtype: '{}' is not float32 or bfloat16", cfg.compute_dtype);
+  fail("model.compute_dtype: '{}' is not float32, bfloat16 or auto", cfg.compute_dtype);
 }
 
 FeatureEncoderImpl::FeatureEncoderImpl(const ModelConfig& c) : compute_(compute_dtype(c)) {
