@@ -35,6 +35,7 @@ std::shared_ptr<FittedQuantizer> make_fitted_quantizer(const ModelConfig& m) {
     o.m = m.faiss_m > 0 ? m.faiss_m : m.faiss_bits / m.faiss_nbits;
     o.pad_dims = m.faiss_pad_dims;
     o.rq_beam = m.faiss_rq_beam;
+    o.opq_iterations = m.faiss_opq_iterations;
     o.train_rows = m.faiss_train_rows;
     return make_faiss_quantizer(o);
   }

@@ -80,6 +80,7 @@ struct ModelConfig {
   int64_t faiss_nbits = 8;             // bits per sub-quantizer index
   bool faiss_pad_dims = true;          // PQ/OPQ: pad D with zero dims to a multiple of M
   int64_t faiss_rq_beam = 5;           // residual quantizer beam size (training and encoding)
+  int64_t faiss_opq_iterations = 10;   // OPQ outer iterations (FAISS's own default is 50)
   int64_t faiss_train_rows = 0;        // rows used to fit FAISS (0 = all training rows)
   template <class V> void visit(V& v) {
     v.field("method", method,
@@ -130,6 +131,10 @@ struct ModelConfig {
             "faiss_pq / faiss_opq: when M does not divide D, spread D over a multiple of M dims with zeros "
             "(false = error)", {});
     v.field("faiss_rq_beam", faiss_rq_beam, "faiss_rq: beam size of training and encoding", Limits::range(1, 1024));
+    v.field("faiss_opq_iterations", faiss_opq_iterations,
+            "faiss_opq: outer iterations alternating rotation and PQ (FAISS's default is 50; the rotation "
+            "changes little after ~10)",
+            Limits::range(1, 10000));
     v.field("faiss_train_rows", faiss_train_rows, "faiss_*: training rows used to fit (0 = all)",
             Limits::range(0, 1e12));
   }

@@ -66,8 +66,6 @@ std::shared_ptr<FittedQuantizer> make_faiss_quantizer(const FaissQuantizerOption
 
 namespace {
 
-constexpr int kOpqIterations = 10;
-
 std::vector<float> to_vector(const at::Tensor& t) {
   at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
@@ -81,6 +79,7 @@ class FaissQuantizer : public FittedQuantizer {
   explicit FaissQuantizer(const FaissQuantizerOptions& o) : o_(o) {
     require(o.kind == "pq" || o.kind == "opq" || o.kind == "rq", "FAISS: unknown kind '{}' (pq, opq or rq)", o.kind);
     require(o.nbits >= 1 && o.nbits <= 16, "FAISS: nbits {} outside [1, 16]", o.nbits);
+    require(o.opq_iterations >= 1, "FAISS: OPQ needs at least one iteration, got {}", o.opq_iterations);
     require(o.embed_dim >= 1 && o.m >= 1, "FAISS: bad sizes D = {}, M = {}", o.embed_dim, o.m);
     if (o.kind == "rq") {
       padded_ = o.embed_dim;
@@ -117,8 +116,8 @@ class FaissQuantizer : public FittedQuantizer {
           faiss::OPQMatrix opq(static_cast<int>(padded_), static_cast<int>(o_.m), static_cast<int>(padded_));
           opq.verbose = false;
           // FAISS's 50 outer iterations take ~30 min for 768-d, 50 x 8 bits on one
-          // core; the rotation changes little after the first ~10.
-          opq.niter = kOpqIterations;
+          // core, hence the lower default of model.faiss_opq_iterations.
+          opq.niter = static_cast<int>(o_.opq_iterations);
           // OPQ alternates rotation and a PQ of the final shape (else it trains an 8-bit one).
           faiss::ProductQuantizer inner(padded_, o_.m, o_.nbits);
           inner.cp.seed = static_cast<int>(o_.seed);
