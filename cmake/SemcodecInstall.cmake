@@ -14,9 +14,10 @@ install(TARGETS ${_semcodec_libs} EXPORT semcodecTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/semcodec)
 install(TARGETS semcodec_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-# Headers keep their layer folders (#include "codec/codec.h"); the CLI has none.
+# Headers keep their layer folders (#include "codec/codec.h"); the CLI has none,
+# and train/c10d_backend.h is private (it needs the c10d headers).
 install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/src/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/semcodec
-        FILES_MATCHING PATTERN "*.h" PATTERN "cli" EXCLUDE)
+        FILES_MATCHING PATTERN "*.h" PATTERN "cli" EXCLUDE PATTERN "c10d_backend.h" EXCLUDE)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/generated/semcodec_version.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/semcodec)
 

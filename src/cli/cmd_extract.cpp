@@ -168,6 +168,7 @@ void run_extract(const ExtractOpts& o) {
   // On the CPU the model is ~50x slower than decoding, and decode threads take
   // cores from its GEMMs; a GPU needs every core decoding to keep up.
   x.decode_threads = o.threads > 0 ? o.threads : (device.is_cuda() ? std::min(cores, 32) : 1);
+  x.pin_memory = device.is_cuda();
   x.resume = !o.no_resume;
   x.max_batches = o.stop_after_batches;
   x.record_begin = range.begin;
@@ -191,7 +192,7 @@ void run_extract(const ExtractOpts& o) {
                range.end, target);
 
   const ImageEncoder encoder = [&model](const at::Tensor& batch) {
-    return model.encode_image(batch.to(model.device(), model.dtype()));
+    return model.encode_image(batch.to(model.device(), model.dtype(), /*non_blocking=*/true));
   };
   const ExtractionSummary s = extract_features(dataset, target, encoder, x);
 

@@ -326,7 +326,7 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
       }
       if (!ok.empty()) {
         const int64_t m = static_cast<int64_t>(ok.size());
-        at::Tensor batch = at::empty({m, 3, r, r}, at::kFloat);
+        at::Tensor batch = at::empty({m, 3, r, r}, at::TensorOptions().dtype(at::kFloat).pinned_memory(o.pin_memory));
         for (int64_t i = 0; i < m; ++i)
           std::memcpy(batch.data_ptr<float>() + i * image_floats, items[ok[i]].pixels.data(), image_floats * sizeof(float));
         at::Tensor emb = encoder(batch);

@@ -29,6 +29,9 @@ struct ExtractionOptions {
   int64_t batch_size = 64;      // records per batch (a batch holds fewer rows when images are skipped)
   int decode_threads = 2;       // decode + preprocess workers
   int64_t prefetch_batches = 2; // batches decoded ahead of the encoder
+  // Batches in page-locked host memory, so the encoder's copy to a GPU is a
+  // DMA that need not block (only with a CUDA build; see cmd_extract).
+  bool pin_memory = false;
   bool resume = true;           // continue an existing `.partial` file
   bool l2_normalize = true;     // store unit rows (the feature file's convention)
   int64_t max_batches = -1;     // stop after this many batches in this run (>= 0), leaving the partial file

@@ -10,22 +10,58 @@
 #ifdef SEMCODEC_HAVE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "train/c10d_backend.h"
 #endif
 
 namespace semcodec {
 
+bool have_gloo_backend() {
 #ifdef SEMCODEC_HAVE_C10D_GLOO
-// ProcessGroupGloo is a ProcessGroup in LibTorch 1.x and a Backend in 2.x;
-// holding it by its own type keeps the calls the same in both.
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool have_nccl_backend() {
+#ifdef SEMCODEC_HAVE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifdef SEMCODEC_HAVE_C10D_GLOO
+namespace {
+// The backend a run asks for, checked against the device and this build.
+std::string choose_backend(const DistEnv& env, const DataParallelOptions& o) {
+  const std::string where = fmt::format("rank {} of {}", env.rank, env.world_size);
+  if (o.backend == "auto") return o.device.is_cuda() && have_nccl_backend() ? "nccl" : "gloo";
+  if (o.backend == "gloo") return "gloo";
+  require(o.backend == "nccl", "{}: train.dist_backend '{}' is not auto, gloo or nccl", where, o.backend);
+  require(o.device.is_cuda(), "{}: train.dist_backend nccl needs a CUDA device (train.device is {})", where,
+          o.device.str());
+  require(have_nccl_backend(),
+          "{}: train.dist_backend nccl: this build of semcodec has no c10d NCCL backend (build against a LibTorch "
+          "with CUDA and NCCL; see docs/distributed.md), or use gloo",
+          where);
+  return "nccl";
+}
+}  // namespace
+
 struct DataParallel::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<C10dBackend> pg;
+  c10::Device device = c10::Device(c10::kCPU);  // where collective buffers live
+  c10d::BarrierOptions barrier_options;
 };
 
-std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, double timeout_seconds) {
+std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, const DataParallelOptions& o) {
   if (!env.distributed()) return nullptr;
-  require(timeout_seconds > 0, "train.dist_timeout_s must be > 0");
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  require(o.timeout_seconds > 0, "train.dist_timeout_s must be > 0");
+  const std::string backend = choose_backend(env, o);
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000));
   auto g = std::make_unique<Group>();
   try {
     c10d::TCPStoreOptions so;
@@ -34,23 +70,36 @@ std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, double 
     so.numWorkers = static_cast<int>(env.world_size);
     so.timeout = timeout;
     g->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
-    auto opts = c10d::ProcessGroupGloo::Options::create();
-    opts->timeout = timeout;
-    opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, static_cast<int>(env.rank),
-                                                         static_cast<int>(env.world_size), opts);
+    if (backend == "nccl") {
+#ifdef SEMCODEC_HAVE_C10D_NCCL
+      const int index = o.device.has_index() ? o.device.index() : 0;
+      g->pg = make_nccl_backend(g->store, static_cast<int>(env.rank), static_cast<int>(env.world_size), timeout, index);
+      g->device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+      // NCCL's barrier runs a collective on a device; name ours, not rank % GPUs.
+      g->barrier_options.device_ids = {index};
+#endif
+    } else {
+      auto opts = c10d::ProcessGroupGloo::Options::create();
+      opts->timeout = timeout;
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, static_cast<int>(env.rank),
+                                                           static_cast<int>(env.world_size), opts);
+    }
   } catch (const std::exception& e) {
-    fail("rank {} of {}: cannot join the process group at {}:{} ({} s timeout): {}", env.rank, env.world_size,
-         env.master_addr, env.master_port, timeout_seconds, e.what());
+    fail("rank {} of {}: cannot join the {} process group at {}:{} ({} s timeout): {}", env.rank, env.world_size,
+         backend, env.master_addr, env.master_port, o.timeout_seconds, e.what());
   }
-  return std::unique_ptr<DataParallel>(new DataParallel(env, std::move(g)));
+  return std::unique_ptr<DataParallel>(new DataParallel(env, backend, std::move(g)));
 }
+
+c10::Device DataParallel::buffer_device() const { return group_->device; }
 
 void DataParallel::broadcast(const std::vector<at::Tensor>& tensors) {
   for (const at::Tensor& t : tensors) {
     if (!t.defined()) continue;
-    // Gloo works on CPU tensors; device tensors go through a host copy.
-    at::Tensor host = t.device().is_cpu() && t.is_contiguous() ? t : t.to(at::kCPU).contiguous();
+    // Gloo works on host tensors: device tensors go through a host copy.
+    const c10::Device& at_dev = group_->device;
+    at::Tensor host = t.device() == at_dev && t.is_contiguous() ? t : t.to(at_dev).contiguous();
     std::vector<at::Tensor> v = {host};
     try {
       group_->pg->broadcast(v)->wait();
@@ -71,7 +120,7 @@ void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
   auto flush = [&] {
     if (bucket.empty()) return;
     std::vector<at::Tensor> flat;
-    for (const at::Tensor& t : bucket) flat.push_back(t.detach().to(at::kCPU).reshape({-1}));
+    for (const at::Tensor& t : bucket) flat.push_back(t.detach().to(group_->device).reshape({-1}));
     std::vector<at::Tensor> buf = {at::cat(flat)};
     try {
       group_->pg->allreduce(buf)->wait();
@@ -92,7 +141,7 @@ void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
     require(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble || t.scalar_type() == at::kLong,
             "allreduce_sum: unsupported dtype {}", c10::toString(t.scalar_type()));
     if (t.scalar_type() != at::kFloat) {  // metrics and counts: one collective each
-      at::Tensor host = t.to(at::kCPU).contiguous();
+      at::Tensor host = t.to(group_->device).contiguous();
       std::vector<at::Tensor> v = {host};
       try {
         group_->pg->allreduce(v)->wait();
@@ -112,17 +161,17 @@ void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
 
 void DataParallel::barrier() {
   try {
-    group_->pg->barrier()->wait();
+    group_->pg->barrier(group_->barrier_options)->wait();
   } catch (const std::exception& e) {
     fail("rank {} of {}: barrier failed (a peer died or timed out): {}", rank(), world_size(), e.what());
   }
 }
 struct GradientReducer::State {
-  using Work = decltype(std::declval<c10d::ProcessGroupGloo&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
+  using Work = decltype(std::declval<C10dBackend&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
   struct Bucket {
     std::vector<size_t> members;  // indices into params
     std::vector<int64_t> offsets;
-    at::Tensor buffer;            // float32, CPU
+    at::Tensor buffer;            // float32, on the group's buffer device
     size_t waiting = 0;
     std::vector<char> got;
     Work work;
@@ -182,7 +231,8 @@ GradientReducer::GradientReducer(DataParallel& dp, std::vector<at::Tensor> param
     bytes += p.numel() * 4;
   }
   for (State::Bucket& b : s.buckets) {
-    b.buffer = at::zeros({b.offsets.back() + s.params[b.members.back()].numel()}, at::kFloat);
+    b.buffer = at::zeros({b.offsets.back() + s.params[b.members.back()].numel()},
+                         at::TensorOptions().dtype(at::kFloat).device(dp.buffer_device()));
     b.got.assign(b.members.size(), 0);
     b.waiting = b.members.size();
   }
@@ -233,11 +283,12 @@ int64_t GradientReducer::buckets() const { return static_cast<int64_t>(state_->b
 #else
 struct DataParallel::Group {};
 
-std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, double) {
+std::unique_ptr<DataParallel> DataParallel::from_env(const DistEnv& env, const DataParallelOptions&) {
   if (!env.distributed()) return nullptr;
   fail("rank {} of {} ({}): this build of semcodec has no c10d Gloo support (install libgloo-dev and rebuild)",
        env.rank, env.world_size, env.launcher);
 }
+c10::Device DataParallel::buffer_device() const { return c10::Device(c10::kCPU); }
 void DataParallel::broadcast(const std::vector<at::Tensor>&) {}
 void DataParallel::allreduce_sum(const std::vector<at::Tensor>&, int64_t) {}
 void DataParallel::barrier() {}
@@ -252,7 +303,8 @@ int64_t GradientReducer::overlapped_buckets() const { return 0; }
 int64_t GradientReducer::buckets() const { return 0; }
 #endif
 
-DataParallel::DataParallel(const DistEnv& env, std::unique_ptr<Group> group) : env_(env), group_(std::move(group)) {}
+DataParallel::DataParallel(const DistEnv& env, std::string backend, std::unique_ptr<Group> group)
+    : env_(env), backend_(std::move(backend)), group_(std::move(group)) {}
 DataParallel::~DataParallel() = default;
 
 }  // namespace semcodec

@@ -1,24 +1,38 @@
 // Data-parallel training on LibTorch's c10d (docs/distributed.md): a process
 // group from the launch environment (distributed_env.h; TCPStore rendezvous,
-// Gloo on CPU), and the three collectives the trainer needs: broadcast from
+// NCCL on CUDA where the build has it, else Gloo), and the three collectives
+// the trainer needs: broadcast from
 // rank 0 (identical initial parameters and codebook states), summed
 // all-reduce of gradients in flattened buckets, and all-reduce of metrics.
 // Every collective has the configured timeout, so a dead peer is an error,
 // never a hang.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "train/distributed_env.h"
 
 namespace semcodec {
 
+struct DataParallelOptions {
+  double timeout_seconds = 300;
+  // auto: NCCL when `device` is CUDA and this build has c10d NCCL, else Gloo.
+  std::string backend = "auto";  // auto | gloo | nccl
+  c10::Device device = c10::Device(c10::kCPU);  // this rank's training device
+};
+
+// True when this build has c10d's Gloo / NCCL backend.
+bool have_gloo_backend();
+bool have_nccl_backend();
+
 class DataParallel {
  public:
   // nullptr when the environment describes a single process.
-  static std::unique_ptr<DataParallel> from_env(const DistEnv& env, double timeout_seconds);
+  static std::unique_ptr<DataParallel> from_env(const DistEnv& env, const DataParallelOptions& options);
   ~DataParallel();
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
@@ -26,6 +40,10 @@ class DataParallel {
   int64_t rank() const { return env_.rank; }
   int64_t world_size() const { return env_.world_size; }
   bool is_main() const { return env_.rank == 0; }
+  const std::string& backend() const { return backend_; }  // "gloo" or "nccl"
+  // Where collectives' buffers live: the rank's GPU with NCCL, the host with
+  // Gloo (device tensors then travel through host copies).
+  c10::Device buffer_device() const;
 
   // Rank 0's values into every rank's tensors (in place).
   void broadcast(const std::vector<at::Tensor>& tensors);
@@ -37,8 +55,9 @@ class DataParallel {
  private:
   friend class GradientReducer;
   struct Group;
-  DataParallel(const DistEnv& env, std::unique_ptr<Group> group);
+  DataParallel(const DistEnv& env, std::string backend, std::unique_ptr<Group> group);
   DistEnv env_;
+  std::string backend_;
   std::unique_ptr<Group> group_;
 };
 
@@ -50,6 +69,7 @@ class DataParallel {
 // runs the same graph, so buckets fill, and their collectives start, in the
 // same order everywhere. Parameters without a gradient this step (the
 // codebook during the quantizer warm-up) are sent as zeros and keep no .grad.
+// Buckets live on the process group's buffer device.
 class GradientReducer {
  public:
   GradientReducer(DataParallel& dp, std::vector<at::Tensor> params, int64_t bucket_bytes = 25 << 20);

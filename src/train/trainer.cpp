@@ -174,7 +174,11 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
 
   // Several processes (semcodec launch, torchrun, srun): data-parallel over
   // c10d; rank 0 alone validates and writes (docs/distributed.md).
-  std::unique_ptr<DataParallel> dp = DataParallel::from_env(dist_env(), cfg.train.dist_timeout_s);
+  DataParallelOptions dpo;
+  dpo.timeout_seconds = cfg.train.dist_timeout_s;
+  dpo.backend = cfg.train.dist_backend;
+  dpo.device = dev;
+  std::unique_ptr<DataParallel> dp = DataParallel::from_env(dist_env(), dpo);
   const bool main_rank = !dp || dp->is_main();
   if (dp)
     require(cfg.train.batch_size >= dp->world_size(), "{}: train.batch_size {} is smaller than the {} ranks", src,

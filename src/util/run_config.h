@@ -188,6 +188,7 @@ struct TrainConfig {
   int64_t val_max_rows = 0;         // 0 = validate on every held-out row
   double dist_timeout_s = 300;      // collectives of multi-process runs (docs/distributed.md)
   double dist_bucket_mb = 25;       // gradient all-reduce bucket size (MiB)
+  std::string dist_backend = "auto";  // auto | gloo | nccl
   template <class V> void visit(V& v) {
     v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
     v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
@@ -214,6 +215,10 @@ struct TrainConfig {
             "multi-process runs: MiB of gradients per all-reduce bucket; a bucket is sent as soon as backward has "
             "produced all of its gradients, overlapping communication with the rest of backward",
             Limits::range(0.001, 4096));
+    v.field("dist_backend", dist_backend,
+            "multi-process runs: c10d backend; auto = nccl when train.device is CUDA and the build has NCCL, else "
+            "gloo (CUDA tensors then go through host copies)",
+            Limits::one_of({"auto", "gloo", "nccl"}));
   }
 };
 

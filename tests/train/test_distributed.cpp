@@ -122,6 +122,30 @@ struct Mlp {
 };
 }  // namespace
 
+TEST_CASE("the c10d backend is checked against the device and the build before any rendezvous", "[train][dist]") {
+  if (!have_gloo_backend()) {
+    WARN("this build has no c10d support: backend checks skipped");
+    return;
+  }
+  DistEnv env;
+  env.rank = 1, env.world_size = 2, env.master_port = 1, env.launcher = "test";  // nobody listens on port 1
+  DataParallelOptions o;
+  o.timeout_seconds = 1;
+  o.backend = "nccl";
+  CHECK_THROWS_WITH(DataParallel::from_env(env, o),
+                    Catch::Contains("rank 1 of 2") && Catch::Contains("nccl needs a CUDA device") &&
+                        Catch::Contains("cpu"));
+  if (!have_nccl_backend()) {
+    o.device = c10::Device("cuda:1");
+    CHECK_THROWS_WITH(DataParallel::from_env(env, o), Catch::Contains("no c10d NCCL backend"));
+  }
+  o.backend = "mpi";
+  CHECK_THROWS_WITH(DataParallel::from_env(env, o), Catch::Contains("'mpi' is not auto, gloo or nccl"));
+  // A single process never builds a group, whatever the backend.
+  DistEnv single;
+  CHECK(DataParallel::from_env(single, o) == nullptr);
+}
+
 TEST_CASE("the gradient reducer sums every gradient over ranks, sending buckets during backward", "[train][dist]") {
   at::manual_seed(11);
   const std::vector<at::Tensor> init = {at::randn({64, 32}) * 0.2, at::randn({32, 32}) * 0.2, at::randn({32, 8}) * 0.2,
@@ -147,7 +171,11 @@ TEST_CASE("the gradient reducer sums every gradient over ranks, sending buckets 
       try {
         DistEnv env;
         env.rank = r, env.world_size = 2, env.master_port = port, env.launcher = "test";
-        auto dp = DataParallel::from_env(env, 30.0);
+        DataParallelOptions o;
+        o.timeout_seconds = 30;
+        auto dp = DataParallel::from_env(env, o);
+        REQUIRE(dp->backend() == "gloo");  // auto on the CPU
+        REQUIRE(dp->buffer_device().is_cpu());
         Mlp m(init);
         // 4 KiB buckets, filled from the last parameter: {unused, p2, p1} and {p0}.
         GradientReducer reducer(*dp, m.params, 4096);
