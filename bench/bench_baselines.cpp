@@ -3,7 +3,7 @@
 // 800 classes x 50 = 40,000 training rows, 10,000 held-out rows, D = 768.
 // The fitted methods are fitted once on all training rows; VQ-VAE k-means PQ
 // reports training samples/s of its optimizer steps (it trains for epochs).
-// Usage: bench_baselines [--classes C] [--threads T] [--methods a,b,...] [--rq-beam B]
+// Usage: see kUsage (or run with --help).
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "bench_args.h"
 #include "data/device.h"
 #include "data/synthetic.h"
 #include "eval/classifiers.h"
@@ -36,7 +37,12 @@ ModelConfig method_config(const std::string& method, int64_t rq_beam) {
 }
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_baselines [--classes C] [--threads T] [--methods a,b,...] [--rq-beam B] "
+    "[--kmeans-steps N]";
+
 int main(int argc, char** argv) {
+  if (int rc = check_bench_args(argc, argv, kUsage); rc >= 0) return rc;
   int64_t classes = 1000, threads = 0, rq_beam = 5, kmeans_steps = 20;
   std::string methods = "learned_sq,learned_sq_per_dim,float16,int8,int4,faiss_pq,faiss_opq,faiss_rq,vqvae_kmeans_pq";
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -2,8 +2,7 @@
 // shapes of OpenAI's ViT-B/32 and ViT-L/14@336px, next to the FLOPs per
 // image / text computed from the shapes (2 per multiply-add), so a figure can
 // be read as a fraction of the machine's peak.
-// Usage: bench_clip [--models b32,l14-336] [--device cpu|cuda] [--dtype float32|float16|bfloat16]
-//                   [--batches 8,32] [--iters N] [--text-batch N] [--threads T]
+// Usage: see kUsage (or run with --help).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -13,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_args.h"
 #include "data/device.h"
 #include "models/clip/clip_config.h"
 #include "models/clip/clip_model.h"
@@ -41,7 +41,13 @@ double text_flops(const ClipConfig& c, int64_t len) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_clip [--models b32,l14-336] [--device cpu|cuda] "
+    "[--dtype float32|float16|bfloat16] [--batches 8,32] [--iters N] [--text-batch N] "
+    "[--threads T]";
+
 int main(int argc, char** argv) {
+  if (int rc = check_bench_args(argc, argv, kUsage); rc >= 0) return rc;
   std::string models = "b32,l14-336", device = "cpu", dtype_name = "float32", batches_arg;
   int64_t iters = 3, threads = 0, text_batch = 64;
   for (int i = 1; i + 1 < argc; i += 2) {

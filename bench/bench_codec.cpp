@@ -9,8 +9,7 @@
 // training classes' indices; every rate is measured on the held-out classes'
 // rows from the bytes of real streams.
 //
-// Usage: bench_codec [--classes C] [--per-class P] [--heldout H] [--threads T] [--k 4,8,...]
-//                    [--train-steps N] [--workdir DIR]
+// Usage: see kUsage (or run with --help).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -19,6 +18,7 @@
 #include <sstream>
 #include <string>
 
+#include "bench_args.h"
 #include "codec/codec.h"
 #include "codec/rate.h"
 #include "data/device.h"
@@ -54,7 +54,12 @@ std::vector<int32_t> rows_of(const std::vector<int32_t>& idx, int64_t slots, int
 }
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_codec [--classes C] [--per-class P] [--heldout H] [--threads T] "
+    "[--k 4,8,...] [--train-steps N] [--workdir DIR]";
+
 int main(int argc, char** argv) {
+  if (int rc = check_bench_args(argc, argv, kUsage); rc >= 0) return rc;
   int64_t classes = 100, per_class = 40, heldout = 20, threads = 0, train_steps = 150;
   std::string workdir = "/tmp/semcodec-bench-codec";
   std::vector<int64_t> ks = {4, 8, 16, 32, 64, 1024};

@@ -5,9 +5,7 @@
 // trivial encoder; the model on random pixels), so the figure can be read as
 // "bounded by decoding" or "bounded by the model", and the model's GFLOPs per
 // image (2 per multiply-add, from the shapes) with the GFLOP/s reached.
-// Usage: bench_extract [--model b32|b16|l14|l14-336] [--images N] [--batch B] [--threads T]
-//                      [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--size 500x375]
-//                      [--workdir DIR]
+// Usage: see kUsage (or run with --help).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -22,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_args.h"
 #include "data/device.h"
 #include "data/extraction.h"
 #include "data/image_dataset.h"
@@ -59,7 +58,13 @@ std::string photo_jpeg(int width, int height, int seed) {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_extract [--model b32|b16|l14|l14-336] [--images N] [--batch B] "
+    "[--threads T] [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--size 500x375] "
+    "[--workdir DIR]";
+
 int main(int argc, char** argv) {
+  if (int rc = check_bench_args(argc, argv, kUsage); rc >= 0) return rc;
   std::string model_name = "b32", device_name = "cpu", dtype_name = "float32", size = "500x375", workdir;
   int64_t images = 0, batch = 0;
   int threads = 0;

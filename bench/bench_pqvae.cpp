@@ -1,6 +1,6 @@
 // Training and inference throughput of PQVAE-shared in the paper's
 // configuration (d_sub 16; K 4 and 8; batch 64) on random unit-norm inputs.
-// Usage: bench_pqvae [--steps N] [--batch B] [--threads T] [--device cpu|cuda] [--compute-dtype float32|bfloat16]
+// Usage: see kUsage (or run with --help).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "bench_args.h"
 #include "data/device.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "train/adam.h"
@@ -21,7 +22,12 @@ namespace {
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 }
 
+constexpr const char* kUsage =
+    "usage: bench_pqvae [--steps N] [--batch B] [--threads T] [--device cpu|cuda] "
+    "[--compute-dtype float32|bfloat16]";
+
 int main(int argc, char** argv) {
+  if (int rc = check_bench_args(argc, argv, kUsage); rc >= 0) return rc;
   prefer_avx512_blas(argv);
   int64_t steps = 30, batch = 64, threads = 0, infer_batch = 1024;
   std::string device = "cpu", compute = "float32";
