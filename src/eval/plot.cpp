@@ -33,12 +33,13 @@ std::string gnuplot_data(const Figure& f) {
 
 std::string gnuplot_script(const Figure& f, const std::string& data_file, const std::string& png_file) {
   std::string s;
-  s += "set terminal pngcairo size 900,600 enhanced font 'sans,11'\n";
+  // The legend sits right of the axes, so it never hides a point.
+  s += "set terminal pngcairo size 1150,600 enhanced font 'sans,11'\n";
   s += "set output " + quoted(png_file) + "\n";
   s += "set title " + quoted(f.title) + " noenhanced\n";
   s += "set xlabel " + quoted(f.xlabel) + " noenhanced\n";
   s += "set ylabel " + quoted(f.ylabel) + " noenhanced\n";
-  s += "set grid\nset key bottom right box opaque noenhanced\n";
+  s += "set grid\nset key outside right top box noenhanced\n";
   // The y axis spans the data (and upper bounds) with some room, on multiples of 5 within
   // [0, 100], so that methods a point apart stay apart.
   double lo = 100, hi = 0;

@@ -1,10 +1,10 @@
-set terminal pngcairo size 900,600 enhanced font 'sans,11'
+set terminal pngcairo size 1150,600 enhanced font 'sans,11'
 set output 'experiments/results/real-food10/report/food10.png'
 set title 'Food-10, real CLIP ViT-B/32: top-1 (nearest class mean) vs rate' noenhanced
 set xlabel 'rate (bits per image, as coded)' noenhanced
 set ylabel 'top-1 accuracy, nearest class mean (%)' noenhanced
 set grid
-set key bottom right box opaque noenhanced
+set key outside right top box noenhanced
 set yrange [90:100]
 set offsets graph 0.03, graph 0.03, 0, 0
 plot 'experiments/results/real-food10/report/food10.dat' index 0 using 1:2 with linespoints lw 2 pt 5 title 'PQVAE-shared', \
