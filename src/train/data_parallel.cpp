@@ -97,18 +97,19 @@ c10::Device DataParallel::buffer_device() const { return group_->device; }
 void DataParallel::broadcast(const std::vector<at::Tensor>& tensors) {
   for (const at::Tensor& t : tensors) {
     if (!t.defined()) continue;
-    // Gloo works on host tensors: device tensors go through a host copy.
-    const c10::Device& at_dev = group_->device;
-    at::Tensor host = t.device() == at_dev && t.is_contiguous() ? t : t.to(at_dev).contiguous();
-    std::vector<at::Tensor> v = {host};
+    // The collective runs on the group's buffer device (the host for Gloo);
+    // tensors elsewhere go through a copy.
+    const c10::Device& dev = group_->device;
+    at::Tensor buf = t.device() == dev && t.is_contiguous() ? t : t.to(dev).contiguous();
+    std::vector<at::Tensor> v = {buf};
     try {
       group_->pg->broadcast(v)->wait();
     } catch (const std::exception& e) {
       fail("rank {} of {}: broadcast failed (a peer died or timed out): {}", rank(), world_size(), e.what());
     }
-    if (!host.is_same(t)) {
+    if (!buf.is_same(t)) {
       at::NoGradGuard g;
-      t.copy_(host);
+      t.copy_(buf);
     }
   }
 }
@@ -141,15 +142,15 @@ void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
     require(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble || t.scalar_type() == at::kLong,
             "allreduce_sum: unsupported dtype {}", c10::toString(t.scalar_type()));
     if (t.scalar_type() != at::kFloat) {  // metrics and counts: one collective each
-      at::Tensor host = t.to(group_->device).contiguous();
-      std::vector<at::Tensor> v = {host};
+      at::Tensor one = t.to(group_->device).contiguous();
+      std::vector<at::Tensor> v = {one};
       try {
         group_->pg->allreduce(v)->wait();
       } catch (const std::exception& e) {
         fail("rank {} of {}: all-reduce failed (a peer died or timed out): {}", rank(), world_size(), e.what());
       }
       at::NoGradGuard g;
-      t.copy_(host);
+      t.copy_(one);
       continue;
     }
     bucket.push_back(t);
