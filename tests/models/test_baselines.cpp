@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "models/pqvae/pqvae_kmeans.h"
@@ -29,6 +30,15 @@ at::Tensor fixed_rows(int64_t n, int64_t d, double phase) {
       v[i * d + j] = static_cast<float>(std::sin(0.37 * i + 1.3 * j + phase) + 0.3 * std::cos(0.11 * i * j + phase));
   at::Tensor x = at::tensor(v).view({n, d});
   return x / x.norm(2, {1}, true);
+}
+
+FaissQuantizerOptions faiss_options(const std::string& kind, int64_t d, int64_t m, int64_t nbits) {
+  FaissQuantizerOptions o;
+  o.kind = kind;
+  o.embed_dim = d;
+  o.m = m;
+  o.nbits = nbits;
+  return o;
 }
 
 std::vector<double> normal_quantile_grid(int64_t n, double sigma) {
@@ -185,12 +195,7 @@ TEST_CASE("FAISS anchors: raw bits equal the Table 1 budgets on D = 768", "[base
   for (int64_t budget : {400, 600, 800, 1000, 1200, 2000})
     for (int64_t nbits : {4, 8})
       for (const char* kind : {"pq", "opq", "rq"}) {
-        FaissQuantizerOptions o;
-        o.kind = kind;
-        o.embed_dim = 768;
-        o.nbits = nbits;
-        o.m = budget / nbits;
-        auto q = make_faiss_quantizer(o);
+        auto q = make_faiss_quantizer(faiss_options(kind, 768, budget / nbits, nbits));
         INFO(kind << " " << budget << " bits, nbits " << nbits);
         CHECK(q->raw_bits() == budget);
         CHECK(q->slots() == budget / nbits);
@@ -213,12 +218,7 @@ TEST_CASE("FAISS PQ / OPQ indices equal a brute-force per-sub-space search", "[b
   REQUIRE(dp == 32);
   at::Tensor train = fixed_rows(600, d, 0.2), test = fixed_rows(40, d, 2.0);
   for (const char* kind : {"pq", "opq"}) {
-    FaissQuantizerOptions o;
-    o.kind = kind;
-    o.embed_dim = d;
-    o.m = m;
-    o.nbits = nbits;
-    auto q = make_faiss_quantizer(o);
+    auto q = make_faiss_quantizer(faiss_options(kind, d, m, nbits));
     q->train(train);
     auto st = q->state();
     at::Tensor c = st.at("pq.centroids").to(at::kDouble);  // [M, K, dsub]
@@ -258,11 +258,7 @@ TEST_CASE("FAISS OPQ: more outer iterations fit the training rows better", "[bas
   at::Tensor train = at::mm(base, mix);
   train = train / train.norm(2, {1}, true);
   auto mse = [&](int64_t iterations) {
-    FaissQuantizerOptions o;
-    o.kind = "opq";
-    o.embed_dim = d;
-    o.m = m;
-    o.nbits = nbits;
+    FaissQuantizerOptions o = faiss_options("opq", d, m, nbits);
     o.opq_iterations = iterations;
     auto q = make_faiss_quantizer(o);
     q->train(train);
@@ -271,10 +267,7 @@ TEST_CASE("FAISS OPQ: more outer iterations fit the training rows better", "[bas
   const double one = mse(1), many = mse(12);
   INFO("training MSE: 1 iteration " << one << ", 12 iterations " << many);
   CHECK(many < one);
-  FaissQuantizerOptions bad;
-  bad.kind = "opq";
-  bad.embed_dim = d;
-  bad.m = m;
+  FaissQuantizerOptions bad = faiss_options("opq", d, m, nbits);
   bad.opq_iterations = 0;
   CHECK_THROWS(make_faiss_quantizer(bad));
 }
@@ -285,11 +278,7 @@ TEST_CASE("FAISS RQ: decode is the sum of the chosen stage codewords", "[baselin
     return;
   }
   const int64_t d = 16, m = 3, nbits = 4;
-  FaissQuantizerOptions o;
-  o.kind = "rq";
-  o.embed_dim = d;
-  o.m = m;
-  o.nbits = nbits;
+  FaissQuantizerOptions o = faiss_options("rq", d, m, nbits);
   o.rq_beam = 2;
   auto q = make_faiss_quantizer(o);
   q->train(fixed_rows(800, d, 0.7));
