@@ -48,6 +48,17 @@ std::string choose_backend(const DistEnv& env, const DataParallelOptions& o) {
           where);
   return "nccl";
 }
+
+// Runs one collective step (starting it, or starting and waiting for it); an
+// exception (a peer died or timed out) becomes an error naming this rank.
+template <class Step>
+auto collective(const DataParallel& dp, const char* what, Step&& step) {
+  try {
+    return step();
+  } catch (const std::exception& e) {
+    fail("rank {} of {}: {} failed (a peer died or timed out): {}", dp.rank(), dp.world_size(), what, e.what());
+  }
+}
 }  // namespace
 
 struct DataParallel::Group {
@@ -102,11 +113,7 @@ void DataParallel::broadcast(const std::vector<at::Tensor>& tensors) {
     const c10::Device& dev = group_->device;
     at::Tensor buf = t.device() == dev && t.is_contiguous() ? t : t.to(dev).contiguous();
     std::vector<at::Tensor> v = {buf};
-    try {
-      group_->pg->broadcast(v)->wait();
-    } catch (const std::exception& e) {
-      fail("rank {} of {}: broadcast failed (a peer died or timed out): {}", rank(), world_size(), e.what());
-    }
+    collective(*this, "broadcast", [&] { group_->pg->broadcast(v)->wait(); });
     if (!buf.is_same(t)) {
       at::NoGradGuard g;
       t.copy_(buf);
@@ -115,25 +122,25 @@ void DataParallel::broadcast(const std::vector<at::Tensor>& tensors) {
 }
 
 void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
-  // Buckets of float32 tensors, flattened into one buffer each: one collective per bucket.
+  // Tensors of one dtype, flattened into one buffer on the group's device: one collective.
+  auto reduce = [&](const std::vector<at::Tensor>& group) {
+    std::vector<at::Tensor> flat;
+    for (const at::Tensor& t : group) flat.push_back(t.detach().to(group_->device).reshape({-1}));
+    std::vector<at::Tensor> buf = {at::cat(flat)};
+    collective(*this, "all-reduce", [&] { group_->pg->allreduce(buf)->wait(); });
+    int64_t off = 0;
+    at::NoGradGuard g;
+    for (const at::Tensor& t : group) {
+      t.copy_(buf[0].narrow(0, off, t.numel()).view(t.sizes()));
+      off += t.numel();
+    }
+  };
+  // float32 tensors travel in buckets of up to bucket_bytes.
   std::vector<at::Tensor> bucket;
   int64_t bytes = 0;
   auto flush = [&] {
     if (bucket.empty()) return;
-    std::vector<at::Tensor> flat;
-    for (const at::Tensor& t : bucket) flat.push_back(t.detach().to(group_->device).reshape({-1}));
-    std::vector<at::Tensor> buf = {at::cat(flat)};
-    try {
-      group_->pg->allreduce(buf)->wait();
-    } catch (const std::exception& e) {
-      fail("rank {} of {}: all-reduce failed (a peer died or timed out): {}", rank(), world_size(), e.what());
-    }
-    int64_t off = 0;
-    at::NoGradGuard g;
-    for (const at::Tensor& t : bucket) {
-      t.copy_(buf[0].narrow(0, off, t.numel()).view(t.sizes()));
-      off += t.numel();
-    }
+    reduce(bucket);
     bucket.clear();
     bytes = 0;
   };
@@ -142,15 +149,7 @@ void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
     require(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble || t.scalar_type() == at::kLong,
             "allreduce_sum: unsupported dtype {}", c10::toString(t.scalar_type()));
     if (t.scalar_type() != at::kFloat) {  // metrics and counts: one collective each
-      at::Tensor one = t.to(group_->device).contiguous();
-      std::vector<at::Tensor> v = {one};
-      try {
-        group_->pg->allreduce(v)->wait();
-      } catch (const std::exception& e) {
-        fail("rank {} of {}: all-reduce failed (a peer died or timed out): {}", rank(), world_size(), e.what());
-      }
-      at::NoGradGuard g;
-      t.copy_(one);
+      reduce({t});
       continue;
     }
     bucket.push_back(t);
@@ -161,11 +160,7 @@ void DataParallel::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
 }
 
 void DataParallel::barrier() {
-  try {
-    group_->pg->barrier(group_->barrier_options)->wait();
-  } catch (const std::exception& e) {
-    fail("rank {} of {}: barrier failed (a peer died or timed out): {}", rank(), world_size(), e.what());
-  }
+  collective(*this, "barrier", [&] { group_->pg->barrier(group_->barrier_options)->wait(); });
 }
 struct GradientReducer::State {
   using Work = decltype(std::declval<C10dBackend&>().allreduce(std::declval<std::vector<at::Tensor>&>()));
@@ -187,12 +182,7 @@ struct GradientReducer::State {
 
   void launch(Bucket& b) {
     std::vector<at::Tensor> v = {b.buffer};
-    try {
-      b.work = dp->group_->pg->allreduce(v);
-    } catch (const std::exception& e) {
-      fail("rank {} of {}: gradient all-reduce failed (a peer died or timed out): {}", dp->rank(), dp->world_size(),
-           e.what());
-    }
+    b.work = collective(*dp, "gradient all-reduce", [&] { return dp->group_->pg->allreduce(v); });
     b.launched = true;
   }
 
@@ -256,12 +246,7 @@ void GradientReducer::finish() {
   }
   at::NoGradGuard g;
   for (State::Bucket& b : s.buckets) {
-    try {
-      b.work->wait();
-    } catch (const std::exception& e) {
-      fail("rank {} of {}: gradient all-reduce failed (a peer died or timed out): {}", s.dp->rank(),
-           s.dp->world_size(), e.what());
-    }
+    collective(*s.dp, "gradient all-reduce", [&] { b.work->wait(); });
     for (size_t m = 0; m < b.members.size(); ++m) {
       if (!b.got[m]) continue;
       at::Tensor& p = s.params[b.members[m]];
