@@ -55,7 +55,7 @@ Trained& trained() {
 }
 }  // namespace
 
-TEST_CASE("train leaves entropy tables; compress in one process, decode in another", "[cli][codec]") {
+TEST_CASE("train leaves entropy tables, compress in one process, decode in another", "[cli][codec]") {
   Trained& t = trained();
   const std::string scb = t.dir.file("a.scb");
   Run c = run("compress -q --checkpoint " + t.ckpt + " --features " + t.data + " --out " + scb);

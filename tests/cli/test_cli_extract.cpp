@@ -336,7 +336,7 @@ TEST_CASE("an extraction killed with SIGKILL resumes to the rows of an uninterru
   CHECK(at::equal(a.labels, b.labels));
 }
 
-TEST_CASE("extraction on 2 ranks merges to the rows of 1 rank; a dead rank's shard is finished by a rerun",
+TEST_CASE("extraction on 2 ranks merges to the rows of 1 rank, and a dead rank's shard is finished by a rerun",
           "[cli][extract][shards]") {
   const TinyClip clip = tiny_clip();
   if (!clip.ok()) return;

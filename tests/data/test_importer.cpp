@@ -80,7 +80,7 @@ TEST_CASE("import .npy features, labels, names and text embeddings", "[importer]
   }
 }
 
-TEST_CASE("import from .npz keys; default class names", "[importer]") {
+TEST_CASE("import from .npz keys with default class names", "[importer]") {
   TempDir dir("importnpz");
   // A stored zip made from two .npy images (what numpy.savez writes).
   at::Tensor x = at::randn({8, 4}).to(at::kHalf);

@@ -174,7 +174,7 @@ TEST_CASE("SharedCodebookPQ: indices are the brute-force nearest codeword of eac
       }
 }
 
-TEST_CASE("SharedCodebookPQ: slot order is position * subspaces + subspace; lookup inverts it", "[models][quantizer]") {
+TEST_CASE("SharedCodebookPQ: slot order is position * subspaces + subspace, and lookup inverts it", "[models][quantizer]") {
   const int64_t n = 2, p = 25, c = 24, d_sub = 6, k = 10, subspaces = c / d_sub;
   SharedCodebookPQ pq(c, d_sub, k);
   // Well separated codewords: codeword j = 3 * j * (1, -1, 1, ...) plus a one-hot mark.

@@ -50,7 +50,7 @@ TEST_CASE("a checkpoint without tables asks for fit-entropy", "[train][codec]") 
   }
 }
 
-TEST_CASE("fit-entropy stores integer tables; the loaded codec decodes bit-exactly", "[train][codec]") {
+TEST_CASE("fit-entropy stores integer tables and the loaded codec decodes bit-exactly", "[train][codec]") {
   TempDir d("ckcodec-fit");
   const std::string features = test::write_small_synthetic(d);
   const std::string ck = write_checkpoint(d, features);
@@ -127,7 +127,7 @@ TEST_CASE("corrupt entropy tables in a checkpoint are a clean error", "[train][c
   CHECK_THROWS_WITH(load_codec(ck, "cpu"), Catch::Contains("entropy.tables"));
 }
 
-TEST_CASE("a bounded fit uses an even stride of the training rows; tables copy between equal checkpoints",
+TEST_CASE("a bounded fit uses an even stride of the training rows, and tables copy between equal checkpoints",
           "[train][codec]") {
   TempDir d("ckcodec-stride");
   const std::string features = test::write_small_synthetic(d);

@@ -165,7 +165,7 @@ TEST_CASE("train_run: method-specific keys are checked", "[train][baselines]") {
   CHECK_THROWS_WITH(make_fitted_quantizer(cfg.model), Catch::Contains("not a fitted"));
 }
 
-TEST_CASE("every method's run carries entropy tables; its bitstream decodes to the in-memory reconstruction",
+TEST_CASE("every method's run carries entropy tables, and its bitstream decodes to the in-memory reconstruction",
           "[train][baselines][codec]") {
   TempDir dir("codec-all-methods");
   const std::string data = test::write_small_synthetic(dir);
