@@ -31,7 +31,11 @@ c10::Device resolve_device(const std::string& spec) {
   if (spec == "cpu") return c10::Device("cpu");
   if (spec.rfind("cuda", 0) == 0) {
     require(at::hasCUDA(), "device '{}' requested but this build or machine has no CUDA", spec);
-    return c10::Device(spec);
+    const c10::Device d(spec);
+    const int64_t gpus = static_cast<int64_t>(at::getNumGPUs());
+    require(!d.has_index() || d.index() < gpus, "device '{}' requested but this machine has {} GPU{} (cuda:0..cuda:{})",
+            spec, gpus, gpus == 1 ? "" : "s", gpus - 1);
+    return d;
   }
   fail("unknown device '{}' (expected auto, cpu, cuda or cuda:N)", spec);
 }
