@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "cli/commands.h"
+#include "data/device.h"
 #include "data/feature_store.h"
 #include "models/pqvae/feature_autoencoder.h"
 #include "data/synthetic.h"
@@ -72,7 +73,7 @@ void add_quickstart(CLI::App& app) {
       const int64_t bits = 25 * (128 / 16) * (k == 4 ? 2 : 3);
       cfg.output.dir = fmt::format("{}/pqvae-shared-{}", o->out, bits);
       fmt::print("[{}/3] training PQVAE-shared at {} bits (d_sub 16, K {}), {} epochs, {} compute -> {}\n", step++,
-                 bits, k, o->epochs, compute_dtype(cfg.model) == at::kBFloat16 ? "bfloat16" : "float32",
+                 bits, k, o->epochs, compute_dtype(cfg.model, resolve_device(cfg.train.device)) == at::kBFloat16 ? "bfloat16" : "float32",
                  cfg.output.dir);
       TrainOptions topt;
       topt.overwrite = true;

@@ -152,9 +152,9 @@ TrainResult train_autoencoder(const RunConfig& cfg, const TrainOptions& opt) {
   const std::string& src = opt.config_source;
   validate(cfg, src);
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
-  const c10::ScalarType compute = compute_dtype(cfg.model);
-  configure_threads(cfg.train.threads, compute == at::kBFloat16 ? GemmBackend::OneDnn : GemmBackend::Blas);
   const c10::Device dev = resolve_device(cfg.train.device, dist_env().local_rank);
+  const c10::ScalarType compute = compute_dtype(cfg.model, dev);
+  configure_threads(cfg.train.threads, compute == at::kBFloat16 && dev.is_cpu() ? GemmBackend::OneDnn : GemmBackend::Blas);
 
   RunData data = load_run_data(cfg, src);
   const FeatureSet& all = data.all;

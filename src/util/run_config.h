@@ -100,8 +100,8 @@ struct ModelConfig {
             "(false = the paper's network exactly)", {});
     v.field("compute_dtype", compute_dtype,
             "type the encoder and decoder convolutions compute in: float32; bfloat16 (trains ~1.7x faster on CPUs "
-            "with AMX / AVX512-BF16, and on GPUs; weights, optimizer, normalizations, quantizer and loss stay "
-            "float32); auto = bfloat16 where the CPU computes it natively, else float32",
+            "with AMX / AVX512-BF16; also runs on GPUs; weights, optimizer, normalizations, quantizer and loss stay "
+            "float32); auto = bfloat16 when training on a CPU that computes it natively, else float32 (GPUs included)",
             Limits::one_of({"float32", "bfloat16", "auto"}));
     v.field("codebook_init", codebook_init, "kmeans | sample (encoder outputs) | uniform (paper, collapses)",
             Limits::one_of({"kmeans", "sample", "uniform"}));

@@ -15,6 +15,17 @@ namespace semcodec {
 constexpr int64_t kLatentSide = 5;  // 1x1 -> 3x3 -> 5x5
 constexpr int64_t kLatentPositions = kLatentSide * kLatentSide;
 
+// ModelConfig::compute_dtype for the device a forward pass runs on ("auto"
+// differs between the CPU and a GPU; the module may move after construction).
+class ComputeDtype {
+ public:
+  explicit ComputeDtype(const ModelConfig& cfg);
+  c10::ScalarType on(const at::Tensor& input) const { return input.is_cpu() ? cpu_ : other_; }
+
+ private:
+  c10::ScalarType cpu_, other_;
+};
+
 class FeatureEncoderImpl : public torch::nn::Module {
  public:
   explicit FeatureEncoderImpl(const ModelConfig& cfg);
@@ -24,7 +35,7 @@ class FeatureEncoderImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& offset = {});
 
  private:
-  c10::ScalarType compute_;
+  ComputeDtype compute_;
   torch::nn::ConvTranspose2d up1_{nullptr}, up2_{nullptr};
   ResidualStack res_{nullptr};
   torch::nn::Conv2d to_latent_{nullptr};
@@ -39,7 +50,7 @@ class FeatureDecoderImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& latent, const at::Tensor& offset = {});
 
  private:
-  c10::ScalarType compute_;
+  ComputeDtype compute_;
   torch::nn::Conv2d from_latent_{nullptr};
   ResidualStack res_{nullptr};
   torch::nn::Conv2d down1_{nullptr}, down2_{nullptr};
@@ -48,7 +59,8 @@ class FeatureDecoderImpl : public torch::nn::Module {
 TORCH_MODULE(FeatureDecoder);
 
 at::Tensor l2_normalize(const at::Tensor& x, int64_t dim);
-// ModelConfig::compute_dtype as a tensor type ("auto" resolved for this CPU).
-c10::ScalarType compute_dtype(const ModelConfig& cfg);
+// ModelConfig::compute_dtype as a tensor type for `device` ("auto": bfloat16
+// on a CPU with native bfloat16 GEMMs, else float32).
+c10::ScalarType compute_dtype(const ModelConfig& cfg, c10::Device device);
 
 }  // namespace semcodec
