@@ -29,6 +29,7 @@
 #include "models/clip/text_embeddings.h"
 #include "models/clip/tokenizer.h"
 #include "cli_runner.h"
+#include "cuda_support.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 
@@ -215,6 +216,32 @@ TEST_CASE("extract in bfloat16 on the CPU stays within bfloat16 rounding of floa
   INFO("per-row cosine " << cos);
   CHECK(cos.min().item<double>() > 0.995);
   CHECK((x.features - y.features).abs().max().item<double>() > 1e-6);  // it did compute in bfloat16
+}
+
+TEST_CASE("CUDA: extract on the GPU gives the CPU's rows in float32 and stays within rounding in float16 / bfloat16",
+          "[cli][extract][cuda]") {
+  if (!test::cuda_present()) return;
+  const TinyClip clip = tiny_clip();
+  if (!clip.ok()) return;
+  TempDir d("cli-extract-cuda");
+  make_image_folder(d.file("zoo"), 5, true);
+  // Batches of 4 over 15 images: several page-locked batches in flight.
+  const std::string args = "extract -m " + q(clip.model) + " --root " + q(d.file("zoo")) + " --batch 4 -q -o ";
+  REQUIRE(run(args + q(d.file("cpu.h5")) + " --device cpu").code == 0);
+  const FeatureSet x = read_feature_file(d.file("cpu.h5"));
+  for (const std::string dtype : {"float32", "float16", "bfloat16"}) {
+    const Run g = run(args + q(d.file(dtype + ".h5")) + " --device cuda --dtype " + dtype);
+    INFO(dtype << "\n" << g.output);
+    REQUIRE(g.code == 0);
+    const FeatureSet y = read_feature_file(d.file(dtype + ".h5"));
+    REQUIRE(x.size() == y.size());
+    CHECK(x.ids == y.ids);
+    CHECK(at::equal(x.labels, y.labels));
+    CHECK(read_file(d.file(dtype + ".h5.skipped.tsv")) == read_file(d.file("cpu.h5.skipped.tsv")));
+    const at::Tensor cos = (x.features * y.features).sum(1);  // unit rows
+    INFO("per-row cosine " << cos);
+    CHECK(cos.min().item<double>() > (dtype == "float32" ? 0.99999 : 0.995));
+  }
 }
 
 TEST_CASE("extract with a dataset config and a list file", "[cli][extract]") {
