@@ -68,13 +68,16 @@ int main(int argc, char** argv) {
       loss.total.backward();
       adam.step();
     };
+    auto wait_for_device = [&] { params.front().second.sum().item<float>(); };
     for (int i = 0; i < 3; ++i) train_step(i);  // warm-up
+    wait_for_device();
     double t0 = now();
     for (int64_t i = 0; i < steps; ++i) train_step(i);
+    wait_for_device();  // CUDA queues the steps asynchronously
     double train_rate = steps * batch / (now() - t0);
 
     at::Tensor big = at::randn({infer_batch, mc.embed_dim}).to(dev);
-    model->decode(model->encode(big));
+    model->decode(model->encode(big)).sum().item<float>();
     double t1 = now();
     int reps = 5;
     for (int r = 0; r < reps; ++r) model->decode(model->encode(big)).sum().item<float>();
