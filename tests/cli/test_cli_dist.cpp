@@ -2,11 +2,14 @@
 // `semcodec launch` on loopback must end with the parameters 1 rank reaches at
 // the same global batch (to float tolerance), and only rank 0 writes.
 #include <ATen/ATen.h>
+#include <torch/version.h>
+
 #include <catch2/catch.hpp>
 
 #include "cli_runner.h"
 #include "test_support.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "util/atomic_file.h"
 
 using namespace semcodec;
@@ -116,4 +119,14 @@ TEST_CASE("a run started on 2 ranks resumes on 1 rank where an uninterrupted 1-r
   const double rel = max_relative_difference(a, b);
   INFO("max relative parameter difference " << rel);
   CHECK(rel < 1e-4);
+}
+
+TEST_CASE("semcodec --version names the LibTorch, the GPUs and the c10d backends of this build", "[cli][dist]") {
+  const Run r = test::run_cli("--version");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("LibTorch " TORCH_VERSION));
+  CHECK_THAT(r.output, Catch::Contains(at::hasCUDA() ? "GPU(s)" : "CUDA: none"));
+  CHECK_THAT(r.output, Catch::Contains(have_gloo_backend() ? "c10d backends: gloo" : "c10d backends: none"));
+  CHECK((r.output.find("nccl") != std::string::npos) == have_nccl_backend());
 }
