@@ -24,13 +24,13 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 
 constexpr const char* kUsage =
     "usage: bench_pqvae [--steps N] [--batch B] [--threads T] [--device cpu|cuda] "
-    "[--compute-dtype float32|bfloat16]";
+    "[--compute-dtype float32|bfloat16] [--adam fused|foreach]";
 
 int main(int argc, char** argv) {
   if (int rc = check_bench_args(argc, argv, kUsage); rc >= 0) return rc;
   prefer_avx512_blas(argv);
   int64_t steps = 30, batch = 64, threads = 0, infer_batch = 1024;
-  std::string device = "cpu", compute = "float32";
+  std::string device = "cpu", compute = "float32", adam_impl = "fused";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--steps") steps = std::stoll(argv[i + 1]);
@@ -38,12 +38,17 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::stoll(argv[i + 1]);
     else if (a == "--device") device = argv[i + 1];
     else if (a == "--compute-dtype") compute = argv[i + 1];
+    else if (a == "--adam") adam_impl = argv[i + 1];
     else { fmt::print(stderr, "unknown option {}\n", a); return 2; }
+  }
+  if (adam_impl != "fused" && adam_impl != "foreach") {
+    fmt::print(stderr, "--adam must be fused or foreach, got {}\n", adam_impl);
+    return 2;
   }
   configure_threads(threads, compute == "bfloat16" ? GemmBackend::OneDnn : GemmBackend::Blas);
   at::Device dev(device);
-  fmt::print("# PQVAE-shared throughput: device {}, compute {}, threads {} (OpenMP {}), batch {}\n", device, compute,
-             threads, at::get_num_threads(), batch);
+  fmt::print("# PQVAE-shared throughput: device {}, compute {}, threads {} (OpenMP {}), batch {}, Adam {}\n", device,
+             compute, threads, at::get_num_threads(), batch, adam_impl);
   fmt::print("| K | d_sub | raw bits | train samples/s | infer (encode+decode) features/s |\n|---|---|---|---|---|\n");
   for (int64_t k : {4, 8}) {
     ModelConfig mc;
@@ -56,6 +61,7 @@ int main(int argc, char** argv) {
     for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
     AdamOptions ao;
     ao.weight_decay = 5e-4;
+    ao.fused = adam_impl == "fused";
     Adam adam(params, ao);
     at::Tensor data = at::randn({batch * 8, mc.embed_dim}).to(dev);
     data = data / data.norm(2, {1}, true);
