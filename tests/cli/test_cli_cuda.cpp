@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "checkpoint_diff.h"
 #include "cli_runner.h"
 #include "cuda_support.h"
 #include "data/feature_store.h"
@@ -16,35 +17,15 @@
 #include "train/checkpoint.h"
 #include "train/checkpoint_codec.h"
 #include "train/data_parallel.h"
+#include "train/train_fixture.h"
 #include "util/atomic_file.h"
 
 using namespace semcodec;
 using semcodec::test::Run;
 using semcodec::test::TempDir;
+using semcodec::test::max_relative_difference;
 
 namespace {
-double max_relative_difference(const Checkpoint& a, const Checkpoint& b) {
-  REQUIRE(a.model.size() == b.model.size());
-  double diff = 0, scale = 1e-12;
-  for (const auto& [name, t] : a.model) {
-    REQUIRE(b.model.count(name));
-    const at::Tensor u = t.to(at::kDouble), v = b.model.at(name).to(at::kDouble);
-    REQUIRE(u.sizes() == v.sizes());
-    if (u.numel() == 0) continue;
-    diff = std::max(diff, (u - v).abs().max().item<double>());
-    scale = std::max(scale, u.abs().max().item<double>());
-  }
-  return diff / scale;
-}
-
-nlohmann::json last_metrics(const std::string& run_dir) {
-  const std::string text = read_file(run_dir + "/metrics.jsonl");
-  const size_t end = text.find_last_not_of('\n');
-  REQUIRE(end != std::string::npos);
-  const size_t begin = text.rfind('\n', end);
-  return nlohmann::json::parse(text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin + 1)));
-}
-
 // The small model of the CLI tests, 2 epochs of 6 steps, float32, no restarts.
 struct Setup {
   TempDir dir{"cli-cuda"};
@@ -58,6 +39,22 @@ struct Setup {
   }
   Run run(const std::string& args) const { return test::run_cli(args); }
 };
+
+// Trains the setup on 1 rank with `one_sets` and on 2 ranks of `semcodec
+// launch` with `two_sets`; the parameters must agree to float tolerance.
+void check_two_ranks_match_one(const Setup& s, const std::string& one_sets, const std::string& two_sets) {
+  const Run one = s.run(s.train + one_sets + " -o " + s.dir.file("one"));
+  INFO(one.output);
+  REQUIRE(one.code == 0);
+  const Run two =
+      s.run("launch --nproc 2 -- " + std::string(SEMCODEC_CLI_PATH) + s.train + two_sets + " -o " + s.dir.file("two"));
+  INFO(two.output);
+  REQUIRE(two.code == 0);
+  const double rel = max_relative_difference(load_checkpoint(s.dir.file("one/last.safetensors")),
+                                             load_checkpoint(s.dir.file("two/last.safetensors")));
+  INFO("max relative parameter difference " << rel);
+  CHECK(rel < 1e-4);
+}
 }  // namespace
 
 TEST_CASE("CUDA: training on the GPU ends where the CPU run ends, and its streams decode on the CPU", "[cli][cuda]") {
@@ -73,7 +70,10 @@ TEST_CASE("CUDA: training on the GPU ends where the CPU run ends, and its stream
   // Same arithmetic up to float32 rounding; k-means initialization and the
   // assignments may still flip at near-ties, so the runs are compared by what
   // they reach, and the parameters only coarsely.
-  const nlohmann::json ma = last_metrics(cpu_dir), mb = last_metrics(gpu_dir);
+  const auto runs_a = test::read_metrics(cpu_dir + "/metrics.jsonl"), runs_b = test::read_metrics(gpu_dir + "/metrics.jsonl");
+  REQUIRE(!runs_a.empty());
+  REQUIRE(!runs_b.empty());
+  const nlohmann::json &ma = runs_a.back(), &mb = runs_b.back();
   INFO("CPU " << ma.dump() << "\nGPU " << mb.dump());
   CHECK(std::abs(ma["val_mean_cosine"].get<double>() - mb["val_mean_cosine"].get<double>()) < 0.01);
   CHECK(std::abs(ma["train_loss"].get<double>() - mb["train_loss"].get<double>()) <
@@ -116,18 +116,8 @@ TEST_CASE("CUDA: 2 Gloo ranks sharing one GPU train the parameters of 1 rank on 
     WARN("skipped: this build has no c10d Gloo support");
     return;
   }
-  Setup s;
-  const std::string sets = " --set train.device=cuda:0 --set train.dist_backend=gloo -o ";
-  const Run one = s.run(s.train + sets + s.dir.file("one"));
-  INFO(one.output);
-  REQUIRE(one.code == 0);
-  const Run two = s.run("launch --nproc 2 -- " + std::string(SEMCODEC_CLI_PATH) + s.train + sets + s.dir.file("two"));
-  INFO(two.output);
-  REQUIRE(two.code == 0);
-  const double rel = max_relative_difference(load_checkpoint(s.dir.file("one/last.safetensors")),
-                                             load_checkpoint(s.dir.file("two/last.safetensors")));
-  INFO("max relative parameter difference " << rel);
-  CHECK(rel < 1e-4);
+  const std::string sets = " --set train.device=cuda:0 --set train.dist_backend=gloo";
+  check_two_ranks_match_one(Setup{}, sets, sets);
 }
 
 TEST_CASE("CUDA: 2 NCCL ranks, one GPU each, train the parameters of 1 rank", "[cli][cuda][dist]") {
@@ -137,17 +127,6 @@ TEST_CASE("CUDA: 2 NCCL ranks, one GPU each, train the parameters of 1 rank", "[
          << test::cuda_device_count() << " GPU(s) and NCCL " << (have_nccl_backend() ? "on" : "off"));
     return;
   }
-  Setup s;
-  const Run one = s.run(s.train + " --set train.device=cuda:0 -o " + s.dir.file("one"));
-  INFO(one.output);
-  REQUIRE(one.code == 0);
   // "cuda" without an index: local rank L takes GPU L.
-  const Run two = s.run("launch --nproc 2 -- " + std::string(SEMCODEC_CLI_PATH) + s.train +
-                        " --set train.device=cuda --set train.dist_backend=nccl -o " + s.dir.file("two"));
-  INFO(two.output);
-  REQUIRE(two.code == 0);
-  const double rel = max_relative_difference(load_checkpoint(s.dir.file("one/last.safetensors")),
-                                             load_checkpoint(s.dir.file("two/last.safetensors")));
-  INFO("max relative parameter difference " << rel);
-  CHECK(rel < 1e-4);
+  check_two_ranks_match_one(Setup{}, " --set train.device=cuda:0", " --set train.device=cuda --set train.dist_backend=nccl");
 }

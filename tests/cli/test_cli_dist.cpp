@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "checkpoint_diff.h"
 #include "cli_runner.h"
 #include "test_support.h"
 #include "train/checkpoint.h"
@@ -15,24 +16,7 @@
 using namespace semcodec;
 using semcodec::test::Run;
 using semcodec::test::TempDir;
-
-namespace {
-// Largest |a - b| over every model tensor, relative to the largest |a|.
-double max_relative_difference(const Checkpoint& a, const Checkpoint& b) {
-  REQUIRE(a.model.size() == b.model.size());
-  double diff = 0, scale = 1e-12;
-  for (const auto& [name, t] : a.model) {
-    INFO(name);
-    REQUIRE(b.model.count(name));
-    const at::Tensor u = t.to(at::kDouble), v = b.model.at(name).to(at::kDouble);
-    REQUIRE(u.sizes() == v.sizes());
-    if (u.numel() == 0) continue;
-    diff = std::max(diff, (u - v).abs().max().item<double>());
-    scale = std::max(scale, u.abs().max().item<double>());
-  }
-  return diff / scale;
-}
-}  // namespace
+using semcodec::test::max_relative_difference;
 
 TEST_CASE("2 Gloo ranks at global batch B train the same parameters as 1 rank at batch B", "[cli][dist]") {
   TempDir d("cli-dist");

@@ -15,20 +15,15 @@
 #include "models/pqvae/pqvae_shared.h"
 #include "train/adam.h"
 #include "train/pqvae_objective.h"
+#include "train/train_fixture.h"
 #include "util/run_config.h"
 
 using namespace semcodec;
 
 namespace {
+// The trainer tests' narrow PQVAE-shared (train_fixture.h), in `compute`.
 ModelConfig small_model(const std::string& compute) {
-  ModelConfig c;
-  c.embed_dim = 64;
-  c.hidden_channels = 64;
-  c.body_channels = 32;
-  c.residual_channels = 16;
-  c.latent_channels = 32;
-  c.d_sub = 8;
-  c.codebook_size = 8;
+  ModelConfig c = test::small_run("", "").model;
   c.compute_dtype = compute;
   return c;
 }
