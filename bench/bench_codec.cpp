@@ -20,7 +20,7 @@
 
 #include "bench_args.h"
 #include "codec/codec.h"
-#include "codec/rate.h"
+#include "codec/entropy/rate.h"
 #include "data/device.h"
 #include "data/feature_set.h"
 #include "data/synthetic.h"

@@ -7,7 +7,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(SEMCODEC_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/semcodec)
-set(_semcodec_libs semcodec_util semcodec_data semcodec_models semcodec_codec semcodec_eval semcodec_train semcodec)
+set(_semcodec_libs semcodec_util semcodec_config semcodec_data semcodec_models semcodec_entropy semcodec_codec semcodec_eval
+    semcodec_train semcodec)
 
 install(TARGETS ${_semcodec_libs} EXPORT semcodecTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "codec/rans_coder.h"
+#include "codec/entropy/rans_coder.h"
 #include "data/feature_store.h"
 #include "train/checkpoint_codec.h"
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "codec/entropy/coder_registry.h"
 #include "train/checkpoint_codec.h"
 
 namespace semcodec::cli {
@@ -22,10 +23,11 @@ void add_fit_entropy(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--features", o->features,
                   "feature file whose training-class rows are counted (default: the file the checkpoint was trained on)");
-  cmd->add_option("--coder", o->fit.coder,
-                  "auto (the coder that spends fewer payload bits on the training items) | rans | huffman | raw")
+  std::string coder_help = "auto (the coder that spends the fewest payload bits on the training items)";
+  for (const CoderInfo& c : coders()) coder_help += fmt::format(" | {}: {}", c.name, c.summary);
+  cmd->add_option("--coder", o->fit.coder, coder_help)
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "rans", "huffman", "raw"}));
+      ->check(CLI::IsMember(entropy_fit_coder_choices()));
   cmd->add_option("--tables", o->fit.tables,
                   "auto (lowest cross-validated code length) | shared | per-subspace | per-position | per-slot")
       ->capture_default_str()
@@ -49,8 +51,10 @@ void add_fit_entropy(CLI::App& app) {
                  mode == r.table_mode ? "  <- stored" : "");
     fmt::print("  raw rate {:.0f} bits/item; ideal code length under the stored tables {:.2f} bits/item\n", r.raw_bits,
                r.model_bits);
-    fmt::print("  payload bits/item on the training items: huffman {:.2f}, rans {:.2f} -> {}\n",
-               r.coder_bits.at("huffman"), r.coder_bits.at("rans"), r.coder);
+    std::string per_coder;
+    for (const CoderInfo& c : coders())
+      if (c.id != CoderId::raw) per_coder += fmt::format("{}{} {:.2f}", per_coder.empty() ? "" : ", ", c.name, r.coder_bits.at(c.name));
+    fmt::print("  payload bits/item on the training items: {} -> {}\n", per_coder, r.coder);
     fmt::print("fingerprint {}\nwrote {}\n", fingerprint_hex(r.fingerprint), o->checkpoint);
   });
 }

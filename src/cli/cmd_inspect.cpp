@@ -67,7 +67,7 @@ void add_inspect(CLI::App& app) {
       j["model_bits_per_item"] = model_code_bits(m, d.indices.data(), n);
       j["stored_table_mode"] = table_mode_name(m.mode());
       nlohmann::json ent = nlohmann::json::object();
-      for (TableMode mode : {TableMode::shared, TableMode::per_subspace, TableMode::per_position, TableMode::per_slot}) {
+      for (TableMode mode : kTableModes) {
         if ((mode == TableMode::per_subspace || mode == TableMode::per_position) && m.subspaces() == 0) continue;
         ent[table_mode_name(mode)] =
             empirical_entropy_bits(d.indices.data(), n, m.slots(), m.alphabet_sizes(), mode, m.positions(), m.subspaces());

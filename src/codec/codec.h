@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "codec/bitstream.h"
-#include "codec/entropy_coder.h"
-#include "codec/rate.h"
+#include "codec/entropy/bitstream.h"
+#include "codec/entropy/coder_registry.h"
+#include "codec/entropy/rate.h"
 #include "models/quantizers/quantizer.h"
 
 namespace semcodec {

@@ -1,7 +1,11 @@
 #include "train/checkpoint_codec.h"
 
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
+
+#include "codec/entropy/coder_registry.h"
 #include "data/device.h"
 #include "data/feature_set.h"
 #include "data/feature_store.h"
@@ -14,9 +18,6 @@ namespace semcodec {
 namespace {
 constexpr const char* kTablesTensor = "tables";  // stored as "entropy.tables"
 constexpr const char* kEntropyMeta = "entropy";
-
-const TableMode kAllModes[] = {TableMode::shared, TableMode::per_subspace, TableMode::per_position,
-                               TableMode::per_slot};
 
 std::string cli_name(TableMode m) {
   std::string s = table_mode_name(m);
@@ -75,6 +76,19 @@ int64_t table_entries(TableMode m, int64_t slots, int64_t positions, int64_t sub
   return slots * k;
 }
 
+// The coder "auto" picks: the entropy coder that spends the fewest payload
+// bits on the training items (on a tie the one registered later), if it saves
+// more than 1% over the fixed-length raw code; near-uniform indices
+// (well-used codebooks) would otherwise cost a few bits more than raw on
+// unseen rows.
+CoderId smallest_coder(const std::map<std::string, double>& coder_bits) {
+  const double raw = coder_bits.at(coder_name(CoderId::raw));
+  const CoderInfo* best = nullptr;
+  for (const CoderInfo& info : coders())
+    if (info.id != CoderId::raw && (!best || coder_bits.at(info.name) <= coder_bits.at(best->name))) best = &info;
+  return best && coder_bits.at(best->name) < 0.99 * raw ? best->id : CoderId::raw;
+}
+
 // Ideal code length of one half under tables fitted on the other half, both ways, per item.
 double cross_validated_bits(const std::vector<int32_t>& idx, int64_t items, int64_t slots, int64_t k, TableMode mode,
                             int64_t positions, int64_t subspaces, int64_t smoothing) {
@@ -106,6 +120,12 @@ nlohmann::json EntropyFitReport::to_json() const {
           {"fingerprint", fingerprint_hex(fingerprint)}};
 }
 
+std::vector<std::string> entropy_fit_coder_choices() {
+  std::vector<std::string> out = {"auto"};
+  for (const std::string& name : coder_names()) out.push_back(name);
+  return out;
+}
+
 bool has_entropy_tables(const Checkpoint& ckpt) { return ckpt.entropy.count(kTablesTensor) > 0; }
 
 EntropyModel checkpoint_entropy_model(const Checkpoint& ckpt, const std::string& source) {
@@ -134,8 +154,9 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, cons
                                         const EntropyFitOptions& opt) {
   require(train_features.dim() == 2 && train_features.size(0) > 0 && train_features.size(1) == model.embed_dim(),
           "fit-entropy: expected [N > 0, {}] training features, got {}", model.embed_dim(), train_features.sizes());
-  require(opt.coder == "auto" || opt.coder == "rans" || opt.coder == "huffman" || opt.coder == "raw",
-          "fit-entropy: unknown coder '{}' (auto, rans, huffman or raw)", opt.coder);
+  const std::vector<std::string> choices = entropy_fit_coder_choices();
+  require(std::find(choices.begin(), choices.end(), opt.coder) != choices.end(), "fit-entropy: unknown coder '{}' ({})",
+          opt.coder, fmt::join(choices, " | "));
   CoderId coder = opt.coder == "auto" ? CoderId::rans : parse_coder_id(opt.coder);
   const int64_t slots = model.slots(), k = model.alphabet_size(0);
   for (int64_t s = 1; s < slots; ++s)
@@ -162,7 +183,7 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, cons
   rep.raw_bits = static_cast<double>(raw_bits_per_item(std::vector<int64_t>(static_cast<size_t>(slots), k)));
   TableMode best = TableMode::shared;
   double best_bits = 0;
-  for (TableMode m : kAllModes) {
+  for (TableMode m : kTableModes) {
     if (table_entries(m, slots, positions, subspaces, k) > kMaxTableEntries) continue;
     rep.entropy_bits[cli_name(m)] = empirical_entropy_bits(idx.data(), n, slots, {k}, m, positions, subspaces);
     const double cv = cross_validated_bits(idx, n, slots, k, m, positions, subspaces, opt.smoothing);
@@ -180,19 +201,13 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, cons
   // items: rANS pays ~32 bits per item for its state, Huffman up to 1 bit per
   // slot, so which is smaller depends on the rate.
   const int64_t probe = std::min<int64_t>(n, 20000);
-  for (CoderId id : {CoderId::raw, CoderId::huffman, CoderId::rans}) {
-    auto c = make_coder(id, em);
+  for (const CoderInfo& info : coders()) {
+    auto c = info.make(em);
     std::vector<uint8_t> buf;
     for (int64_t i = 0; i < probe; ++i) c->encode_item(idx.data() + i * slots, buf);
-    rep.coder_bits[coder_name(id)] = 8.0 * static_cast<double>(buf.size()) / static_cast<double>(probe);
+    rep.coder_bits[info.name] = 8.0 * static_cast<double>(buf.size()) / static_cast<double>(probe);
   }
-  // An entropy coder must save more than 1% over the fixed-length code on the
-  // training items to be chosen: near-uniform indices (well-used codebooks)
-  // would otherwise cost a few bits more than raw on unseen rows.
-  if (opt.coder == "auto") {
-    const CoderId ec = rep.coder_bits["huffman"] < rep.coder_bits["rans"] ? CoderId::huffman : CoderId::rans;
-    coder = rep.coder_bits[coder_name(ec)] < 0.99 * rep.coder_bits["raw"] ? ec : CoderId::raw;
-  }
+  if (opt.coder == "auto") coder = smallest_coder(rep.coder_bits);
   rep.coder = coder_name(coder);
   rep.table_mode = cli_name(mode);
   rep.model_bits = model_code_bits(em, idx.data(), n);

@@ -19,7 +19,7 @@
 namespace semcodec {
 
 struct EntropyFitOptions {
-  std::string coder = "auto";   // auto (fewer payload bits on the training items) | rans | huffman | raw
+  std::string coder = "auto";   // auto (fewer payload bits on the training items) or a registered coder's name
   std::string tables = "auto";  // auto | shared | per-subspace | per-position | per-slot
   int64_t smoothing = 1;        // added to every count (keeps every symbol encodable)
   std::string device = "auto";
@@ -29,6 +29,9 @@ struct EntropyFitOptions {
   int64_t max_items = 0;
   bool progress = true;
 };
+
+// What EntropyFitOptions::coder accepts: "auto", then every registered coder.
+std::vector<std::string> entropy_fit_coder_choices();
 
 // Training rows the end of `train` encodes to fit a run's tables.
 constexpr int64_t kEndOfTrainingFitRows = 10000;

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "codec/codec.h"
-#include "codec/rate.h"
+#include "codec/entropy/rate.h"
 #include "data/synthetic.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "util/error.h"

@@ -13,10 +13,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "codec/bitstream.h"
-#include "codec/huffman_coder.h"
-#include "codec/rans_coder.h"
-#include "codec/rate.h"
+#include "codec/entropy/bitstream.h"
+#include "codec/entropy/coder_registry.h"
+#include "codec/entropy/rate.h"
 #include "fuzz_model.h"
 #include "util/error.h"
 
@@ -86,12 +85,11 @@ void try_packet(const EntropyCoder& c, const uint8_t* d, size_t n) {
   if (again.size() != n || std::memcmp(again.data(), d, n) != 0) die("accepted packet is not canonical");
 }
 
+// Every registered coder for one model.
 struct Coders {
-  std::unique_ptr<EntropyCoder> c[3];
+  std::vector<std::unique_ptr<EntropyCoder>> c;
   explicit Coders(const EntropyModel& m) {
-    c[0] = make_coder(CoderId::raw, m);
-    c[1] = make_coder(CoderId::huffman, m);
-    c[2] = make_coder(CoderId::rans, m);
+    for (const CoderInfo& info : coders()) c.push_back(info.make(m));
   }
 };
 

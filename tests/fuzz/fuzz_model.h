@@ -4,8 +4,8 @@
 #include <memory>
 #include <vector>
 
-#include "codec/bitstream.h"
-#include "codec/entropy_coder.h"
+#include "codec/entropy/bitstream.h"
+#include "codec/entropy/coder_registry.h"
 
 namespace semcodec::fuzz {
 

@@ -4,7 +4,8 @@
 #include <fstream>
 #include <string>
 
-#include "codec/bitstream.h"
+#include "codec/entropy/bitstream.h"
+#include "codec/entropy/coder_registry.h"
 #include "fuzz_model.h"
 
 using namespace semcodec;
@@ -26,8 +27,8 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   for (int which = 0; which < 2; ++which) {
     const EntropyModel& m = fuzz::fixed_models()[static_cast<size_t>(which)];
-    for (CoderId id : {CoderId::raw, CoderId::huffman, CoderId::rans}) {
-      auto c = make_coder(id, m);
+    for (const CoderInfo& info : coders()) {
+      auto c = info.make(m);
       for (int64_t items : {0, 1, 3}) {
         auto idx = fuzz::skewed_indices(items, m.alphabet_sizes(), static_cast<uint64_t>(100 + items + which));
         emit(dir, static_cast<uint8_t>(0 | which << 2), encode_stream(*c, fuzz::fixed_fingerprint(), idx.data(), items));
@@ -47,8 +48,8 @@ int main(int argc, char** argv) {
     EntropyModel m = mode == TableMode::shared ? EntropyModel::fit(tr2.data(), 50, 4, kk, mode)
                                                : EntropyModel::fit(tr.data(), 50, 4, kk, mode);
     std::vector<uint8_t> mb = m.to_bytes();
-    for (CoderId id : {CoderId::raw, CoderId::huffman, CoderId::rans}) {
-      auto c = make_coder(id, m);
+    for (const CoderInfo& info : coders()) {
+      auto c = info.make(m);
       auto idx = fuzz::skewed_indices(1, m.alphabet_sizes(), 11);
       std::vector<uint8_t> body = {static_cast<uint8_t>(mb.size() / 8), static_cast<uint8_t>((mb.size() / 8) >> 8)};
       body.insert(body.end(), mb.begin(), mb.end());

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "codec/entropy_coder.h"
+#include "codec/entropy/coder_registry.h"
 
 namespace semcodec::test {
 

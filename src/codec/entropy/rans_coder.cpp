@@ -1,8 +1,9 @@
-#include "codec/rans_coder.h"
+#include "codec/entropy/rans_coder.h"
 
 #include <algorithm>
 #include <queue>
 
+#include "codec/entropy/coder_registry.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -129,6 +130,11 @@ void RansCoder::decode_item(const uint8_t* data, size_t size, int32_t* idx) cons
   }
   require(pos == size, "rans payload has {} unused trailing bytes", size - pos);
   require(x == kRansL, "rans payload: final state {:#x} != initial state (corrupt payload)", x);
+}
+
+CoderInfo rans_coder_entry() {
+  return {CoderId::rans, "rans", "static rANS, byte-wise renormalization, a 5-byte final state per item",
+          [](const EntropyModel& m) -> std::unique_ptr<EntropyCoder> { return std::make_unique<RansCoder>(m); }};
 }
 
 }  // namespace semcodec

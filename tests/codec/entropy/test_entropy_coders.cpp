@@ -6,9 +6,10 @@
 #include <memory>
 #include <queue>
 
-#include "codec/entropy_coder.h"
-#include "codec/huffman_coder.h"
-#include "codec/rans_coder.h"
+#include "codec/entropy/coder_registry.h"
+#include "codec/entropy/raw_coder.h"
+#include "codec/entropy/huffman_coder.h"
+#include "codec/entropy/rans_coder.h"
 #include "codec_test_util.h"
 #include "util/error.h"
 

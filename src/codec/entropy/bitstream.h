@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "codec/entropy_coder.h"
+#include "codec/entropy/entropy_coder.h"
 
 namespace semcodec {
 

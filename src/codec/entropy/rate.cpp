@@ -1,4 +1,4 @@
-#include "codec/rate.h"
+#include "codec/entropy/rate.h"
 
 #include <cmath>
 #include <cstdint>

@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
-#include "codec/bitstream.h"
-#include "codec/huffman_coder.h"
-#include "codec/rans_coder.h"
+#include "codec/entropy/bitstream.h"
+#include "codec/entropy/huffman_coder.h"
+#include "codec/entropy/rans_coder.h"
 #include "codec_test_util.h"
 #include "test_support.h"
 #include "util/error.h"

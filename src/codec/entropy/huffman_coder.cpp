@@ -1,8 +1,10 @@
-#include "codec/huffman_coder.h"
+#include "codec/entropy/huffman_coder.h"
 
 #include <algorithm>
 #include <numeric>
 
+#include "codec/entropy/bit_io.h"
+#include "codec/entropy/coder_registry.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -223,6 +225,11 @@ void HuffmanCoder::decode_item(const uint8_t* data, size_t size, int32_t* idx) c
     require(found, "huffman payload: invalid code at slot {}", s);
   }
   r.finish("huffman");
+}
+
+CoderInfo huffman_coder_entry() {
+  return {CoderId::huffman, "huffman", "canonical length-limited Huffman codes (at most 24 bits per symbol)",
+          [](const EntropyModel& m) -> std::unique_ptr<EntropyCoder> { return std::make_unique<HuffmanCoder>(m); }};
 }
 
 }  // namespace semcodec

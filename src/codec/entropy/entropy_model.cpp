@@ -1,10 +1,7 @@
-#include "codec/entropy_coder.h"
+#include "codec/entropy/entropy_model.h"
 
 #include <algorithm>
-#include <cstring>
 
-#include "codec/huffman_coder.h"
-#include "codec/rans_coder.h"
 #include "util/error.h"
 #include "util/hash.h"
 
@@ -33,32 +30,6 @@ TableMode parse_table_mode(const std::string& name) {
   if (name == "per_slot") return TableMode::per_slot;
   fail("unknown entropy table mode '{}' (expected shared | per_subspace | per_position | per_slot)", name);
 }
-
-const char* coder_name(CoderId id) {
-  switch (id) {
-    case CoderId::raw: return "raw";
-    case CoderId::huffman: return "huffman";
-    case CoderId::rans: return "rans";
-  }
-  return "?";
-}
-
-CoderId parse_coder_id(const std::string& name) {
-  if (name == "raw") return CoderId::raw;
-  if (name == "huffman") return CoderId::huffman;
-  if (name == "rans") return CoderId::rans;
-  fail("unknown entropy coder '{}' (expected raw | huffman | rans)", name);
-}
-
-bool is_known_coder_id(int v) { return v >= 0 && v <= 2; }
-
-int ceil_log2(uint64_t k) {
-  int b = 0;
-  while (b < 64 && (uint64_t(1) << b) < k) ++b;
-  return b;
-}
-
-// ---------------------------------------------------------------- EntropyModel
 
 void EntropyModel::build_table_map() {
   require(slots_ >= 1 && slots_ <= kMaxSlots, "entropy model: slots {} out of range [1, {}]", slots_, kMaxSlots);
@@ -289,66 +260,6 @@ std::string EntropyModel::fingerprint_hex() const {
 bool EntropyModel::operator==(const EntropyModel& o) const {
   return slots_ == o.slots_ && positions_ == o.positions_ && subspaces_ == o.subspaces_ && mode_ == o.mode_ &&
          alphabet_ == o.alphabet_ && counts_ == o.counts_;
-}
-
-// ---------------------------------------------------------------- bits
-
-void detail::BitReader::finish(const char* coder) const {
-  uint64_t have = uint64_t(size_) * 8;
-  require(pos_ <= have, "{} payload truncated: decoding needs {} bits but the payload has {}", coder, pos_, have);
-  require(have - pos_ < 8, "{} payload has {} unused trailing bits (expected fewer than 8 padding bits)", coder,
-          have - pos_);
-  if (have > pos_) {
-    int pad = static_cast<int>(have - pos_);
-    uint8_t last = data_[size_ - 1];
-    require((last & ((1u << pad) - 1)) == 0, "{} payload has non-zero padding bits", coder);
-  }
-}
-
-// ---------------------------------------------------------------- RawCoder
-
-RawCoder::RawCoder(std::vector<int64_t> alphabet_sizes) : alphabet_(std::move(alphabet_sizes)) {
-  require(!alphabet_.empty() && static_cast<int64_t>(alphabet_.size()) <= kMaxSlots,
-          "raw coder: slot count {} out of range [1, {}]", alphabet_.size(), kMaxSlots);
-  for (size_t s = 0; s < alphabet_.size(); ++s) {
-    int64_t k = alphabet_[s];
-    require(k >= 1 && k <= kMaxAlphabetSize, "raw coder: alphabet size {} of slot {} out of range", k, s);
-    bits_.push_back(ceil_log2(static_cast<uint64_t>(k)));
-    total_bits_ += bits_.back();
-  }
-}
-
-void RawCoder::encode_item(const int32_t* idx, std::vector<uint8_t>& out) const {
-  detail::BitWriter w(out);
-  for (size_t s = 0; s < alphabet_.size(); ++s) {
-    int32_t v = idx[s];
-    if (v < 0 || v >= alphabet_[s]) fail("raw coder: slot {} index {} outside [0, {})", s, v, alphabet_[s]);
-    w.put(static_cast<uint32_t>(v), bits_[s]);
-  }
-  w.flush();
-}
-
-void RawCoder::decode_item(const uint8_t* data, size_t size, int32_t* idx) const {
-  require(uint64_t(size) * 8 < uint64_t(total_bits_) + 8 && uint64_t(size) * 8 >= uint64_t(total_bits_),
-          "raw coder: payload of {} bytes, expected {} bytes for {} bits", size, (total_bits_ + 7) / 8, total_bits_);
-  detail::BitReader r(data, size);
-  for (size_t s = 0; s < alphabet_.size(); ++s) {
-    uint32_t v = r.get(bits_[s]);
-    require(v < static_cast<uint64_t>(alphabet_[s]), "raw coder: slot {} decodes to {} outside [0, {})", s, v,
-            alphabet_[s]);
-    idx[s] = static_cast<int32_t>(v);
-  }
-  r.finish("raw coder");
-}
-
-std::unique_ptr<EntropyCoder> make_coder(CoderId id, const EntropyModel& model) {
-  require(!model.empty(), "make_coder: empty entropy model");
-  switch (id) {
-    case CoderId::raw: return std::make_unique<RawCoder>(model);
-    case CoderId::huffman: return std::make_unique<HuffmanCoder>(model);
-    case CoderId::rans: return std::make_unique<RansCoder>(model);
-  }
-  fail("unknown coder id {}", static_cast<int>(id));
 }
 
 }  // namespace semcodec

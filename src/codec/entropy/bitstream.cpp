@@ -1,8 +1,9 @@
-#include "codec/bitstream.h"
+#include "codec/entropy/bitstream.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "codec/entropy/coder_registry.h"
 #include "util/error.h"
 #include "util/hash.h"
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "codec/entropy_coder.h"
+#include "codec/entropy/entropy_coder.h"
 
 namespace semcodec {
 

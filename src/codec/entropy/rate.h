@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "codec/bitstream.h"
-#include "codec/entropy_coder.h"
+#include "codec/entropy/bitstream.h"
+#include "codec/entropy/entropy_coder.h"
 
 namespace semcodec {
 
