@@ -15,11 +15,12 @@
 #include "data/device.h"
 #include "data/synthetic.h"
 #include "eval/classifiers.h"
+#include "models/method_registry.h"
 #include "models/pqvae/pqvae_kmeans.h"
 #include "models/quantizers/faiss_quantizer.h"
+#include "models/quantizers/scalar_quantizer.h"
 #include "train/adam.h"
 #include "train/pqvae_objective.h"
-#include "train/quantizer_factory.h"
 
 using namespace semcodec;
 
@@ -29,10 +30,10 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 ModelConfig method_config(const std::string& method, int64_t rq_beam) {
   ModelConfig m;
   m.method = method;
-  m.sq_bits = 1;
-  m.faiss_bits = 400;
-  m.faiss_nbits = 8;
-  m.faiss_rq_beam = rq_beam;
+  m.options<ScalarQuantizerOptions>().bits = 1;
+  m.options<FaissOptions>().bits = 400;
+  m.options<FaissOptions>().nbits = 8;
+  m.options<FaissOptions>().rq_beam = rq_beam;
   return m;
 }
 }  // namespace
@@ -86,7 +87,7 @@ int main(int argc, char** argv) {
         PQVAEForward fwd = model->forward(x);
         pqvae_loss(x, fwd, lc).total.backward();
         adam.step();
-        model->pq->ema_update(fwd.latent, fwd.pq.indices, mc.kmeans_ema_decay, mc.kmeans_ema_epsilon);
+        model->pq->ema_update(fwd.latent, fwd.pq.indices, mc.options<EmaCodebookOptions>().ema_decay, mc.options<EmaCodebookOptions>().ema_epsilon);
       }
       const double train_rate = kmeans_steps * batch / (now() - t0);
       model->eval();

@@ -23,10 +23,10 @@
 #include "codec/entropy/rate.h"
 #include "data/device.h"
 #include "data/feature_set.h"
-#include "data/synthetic.h"
 #include "data/feature_store.h"
+#include "data/synthetic.h"
+#include "models/checkpoint.h"
 #include "models/pqvae/pqvae_shared.h"
-#include "train/checkpoint.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
       const double t0 = now();
       TrainResult r = train_pqvae(cfg, topt);
       fmt::print(stderr, "K={}: trained {} steps in {:.0f} s\n", k, train_steps, now() - t0);
-      model = make_model(load_checkpoint(r.best_checkpoint), r.best_checkpoint);
+      model = load_pqvae_shared(load_checkpoint(r.best_checkpoint), r.best_checkpoint);
     } else {
       at::NoGradGuard g;
       at::Tensor unit = train / train.norm(2, {1}, true);

@@ -12,5 +12,10 @@ cmake --install "$BUILD" --prefix "$WORK/prefix"
 cmake -S "$ROOT/cmake/consumer_example" -B "$WORK/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$WORK/prefix"
 cmake --build "$WORK/build"
+# A compress-only program links neither the trainer nor c10d.
+if ninja -C "$WORK/build" -t commands consumer | grep -q 'semcodec_train\|c10d'; then
+  echo "check_install.sh: the consumer links the trainer" >&2
+  exit 1
+fi
 "$WORK/build/consumer"
 echo "check_install.sh: find_package(semcodec) works from $WORK/prefix"

@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <vector>
 
+#include "codec/checkpoint_codec.h"
 #include "codec/entropy/rans_coder.h"
 #include "data/feature_store.h"
-#include "train/checkpoint_codec.h"
 
 int main(int argc, char** argv) {
   using namespace semcodec;

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "models/run_config.h"
 #include "util/config.h"
 
 namespace semcodec::cli {

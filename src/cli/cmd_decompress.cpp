@@ -7,8 +7,8 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "codec/checkpoint_codec.h"
 #include "data/feature_store.h"
-#include "train/checkpoint_codec.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/progress.h"

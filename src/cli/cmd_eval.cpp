@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "eval/checkpoint_eval.h"
 #include "eval/evaluate.h"
-#include "train/checkpoint_eval.h"
 #include "util/atomic_file.h"
 
 namespace semcodec::cli {

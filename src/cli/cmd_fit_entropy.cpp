@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "codec/entropy/coder_registry.h"
-#include "train/checkpoint_codec.h"
+#include "codec/entropy_fit.h"
 
 namespace semcodec::cli {
 

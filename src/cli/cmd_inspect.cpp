@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "cli/commands.h"
-#include "train/checkpoint_codec.h"
+#include "codec/checkpoint_codec.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 

@@ -8,10 +8,10 @@
 #include "cli/commands.h"
 #include "data/device.h"
 #include "data/feature_store.h"
-#include "models/pqvae/feature_autoencoder.h"
 #include "data/synthetic.h"
+#include "eval/checkpoint_eval.h"
 #include "eval/evaluate.h"
-#include "train/checkpoint_eval.h"
+#include "models/pqvae/feature_autoencoder.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 

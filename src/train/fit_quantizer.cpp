@@ -1,6 +1,6 @@
 #include "train/fit_quantizer.h"
 
-#include "train/checkpoint_codec.h"
+#include "codec/entropy_fit.h"
 
 #include <ATen/ATen.h>
 
@@ -8,8 +8,8 @@
 
 #include "data/device.h"
 #include "eval/classifiers.h"
-#include "train/checkpoint.h"
-#include "train/quantizer_factory.h"
+#include "models/checkpoint.h"
+#include "models/method_registry.h"
 #include "train/run_setup.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
@@ -51,7 +51,8 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   const std::string& src = opt.config_source;
   validate(cfg, src);
   validate_method_keys(cfg.model, src);
-  require(is_fitted_method(cfg.model.method), "{}: model.method '{}' is trained, not fitted", src, cfg.model.method);
+  require(method_info(cfg.model.method).kind == MethodKind::fitted, "{}: model.method '{}' is trained, not fitted", src,
+          cfg.model.method);
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
   configure_threads(cfg.train.threads);
 

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "models/quantizers/quantizer.h"
+#include "models/run_config.h"
 #include "train/trainer.h"
-#include "util/run_config.h"
 
 namespace semcodec {
 

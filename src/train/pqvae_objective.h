@@ -4,7 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "models/pqvae/pqvae_shared.h"
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 namespace semcodec {
 

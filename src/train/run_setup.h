@@ -12,7 +12,7 @@
 #include "data/class_split.h"
 #include "data/feature_set.h"
 #include "eval/classifiers.h"
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 namespace semcodec {
 

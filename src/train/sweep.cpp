@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <map>
 
+#include "codec/checkpoint_codec.h"
 #include "data/feature_store.h"
 #include "data/synthetic.h"
+#include "eval/checkpoint_eval.h"
 #include "eval/plot.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_codec.h"
-#include "train/checkpoint_eval.h"
-#include "train/quantizer_factory.h"
+#include "models/checkpoint.h"
+#include "models/method_registry.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
@@ -294,7 +294,7 @@ std::vector<ResultRow> run_sweep_cell(const SweepSpec& spec, const std::string& 
   const bool trained = file_exists(first.dir() + "/trained.json") && file_exists(best);
   if (!trained) {
     // A run interrupted mid-training continues; fitted methods simply refit.
-    if (is_network_method(cfg.model.method) && file_exists(first.dir() + "/last.safetensors"))
+    if (method_info(cfg.model.method).kind == MethodKind::network && file_exists(first.dir() + "/last.safetensors"))
       topt.resume = true;
     else
       topt.overwrite = true;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "eval/report.h"
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 namespace semcodec {
 

@@ -9,14 +9,16 @@
 #include <cmath>
 #include <filesystem>
 
+#include "codec/checkpoint_codec.h"
+#include "codec/entropy_fit.h"
 #include "data/class_split.h"
 #include "data/device.h"
 #include "eval/classifiers.h"
+#include "models/checkpoint.h"
+#include "models/method_registry.h"
 #include "models/pqvae/pqvae_kmeans.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "train/adam.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_codec.h"
 #include "train/fit_quantizer.h"
 #include "train/pqvae_objective.h"
 #include "train/run_setup.h"
@@ -129,7 +131,8 @@ int64_t update_codebook(PQVAEKMeans& model, const PQVAEForward& fwd, const RunCo
                         DataParallel* dp) {
   auto [counts, sums] = model.pq->batch_statistics(fwd.latent, fwd.pq.indices);
   if (dp) dp->allreduce_sum({counts, sums});
-  model.pq->apply_ema(counts, sums, cfg.model.kmeans_ema_decay, cfg.model.kmeans_ema_epsilon);
+  const EmaCodebookOptions& ema = cfg.model.options<EmaCodebookOptions>();
+  model.pq->apply_ema(counts, sums, ema.ema_decay, ema.ema_epsilon);
   if (!cfg.model.dead_code_restart) return 0;
   return model.pq->restart_dead_codes(fwd.latent, fwd.pq.indices, step, cfg.model.dead_code_after_steps,
                                       mix_seed(static_cast<uint64_t>(cfg.train.seed), step));
@@ -413,9 +416,9 @@ TrainResult train_pqvae(const RunConfig& cfg, const TrainOptions& opt) {
 
 TrainResult train_run(const RunConfig& cfg, const TrainOptions& opt) {
   validate_method_keys(cfg.model, opt.config_source);
-  if (cfg.model.method == "pqvae_shared") return train_autoencoder<PQVAEShared>(cfg, opt);
+  if (method_info(cfg.model.method).kind == MethodKind::fitted) return fit_quantizer_run(cfg, opt);
   if (cfg.model.method == "vqvae_kmeans_pq") return train_autoencoder<PQVAEKMeans>(cfg, opt);
-  return fit_quantizer_run(cfg, opt);
+  return train_autoencoder<PQVAEShared>(cfg, opt);
 }
 
 }  // namespace semcodec

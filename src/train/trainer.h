@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 namespace semcodec {
 

@@ -1,4 +1,5 @@
-// Reading, checking and writing typed configs (util/run_config.h). Everything
+// Reading, checking and writing typed configs (the visit() protocol of
+// util/config_fields.h; the run config is models/run_config.h). Everything
 // here walks a struct's visit() list, so adding a field to a struct is enough
 // for it to be read, validated, written, hashed and documented.
 //
@@ -12,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "util/config_fields.h"
 #include "util/error.h"
-#include "util/run_config.h"
 
 namespace semcodec {
 
@@ -26,11 +27,9 @@ struct ConfigKeyDoc {
   std::string limits;         // e.g. "[1, 65536]", "one of: seed, files, all", or ""
 };
 
-// Cross-field checks of a run config (single fields are checked by their
-// Limits while reading). Called by every loader below; data.features may stay
-// empty because the CLI can fill it in later.
-void validate(const RunConfig& config, const std::string& source);
-// Other config structs have no cross-field rules.
+// Cross-field checks after every load below: a struct with rules declares
+// `void validate(const S&, const std::string& source)` beside it (found by
+// argument-dependent lookup, e.g. models/run_config.h); others have none.
 template <class S>
 void validate(const S&, const std::string&) {}
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
-#include "train/checkpoint.h"
+#include "models/checkpoint.h"
 
 namespace semcodec::test {
 

@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include "cli_runner.h"
+#include "codec/checkpoint_codec.h"
 #include "data/feature_store.h"
 #include "data/synthetic.h"
-#include "cli_runner.h"
 #include "test_support.h"
-#include "train/checkpoint_codec.h"
 #include "util/atomic_file.h"
 
 using namespace semcodec;

@@ -11,11 +11,11 @@
 
 #include "checkpoint_diff.h"
 #include "cli_runner.h"
+#include "codec/checkpoint_codec.h"
 #include "cuda_support.h"
 #include "data/feature_store.h"
+#include "models/checkpoint.h"
 #include "test_support.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_codec.h"
 #include "train/data_parallel.h"
 #include "train/train_fixture.h"
 #include "util/atomic_file.h"

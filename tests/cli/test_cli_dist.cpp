@@ -8,8 +8,8 @@
 
 #include "checkpoint_diff.h"
 #include "cli_runner.h"
+#include "models/checkpoint.h"
 #include "test_support.h"
-#include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "util/atomic_file.h"
 

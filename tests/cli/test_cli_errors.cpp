@@ -6,12 +6,12 @@
 #include <fstream>
 #include <sys/wait.h>
 
+#include "cli_runner.h"
 #include "data/feature_store.h"
 #include "data/synthetic.h"
+#include "models/checkpoint.h"
 #include "models/pqvae/pqvae_shared.h"
-#include "cli_runner.h"
 #include "test_support.h"
-#include "train/checkpoint.h"
 #include "util/atomic_file.h"
 
 using namespace semcodec;

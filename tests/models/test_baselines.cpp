@@ -16,7 +16,7 @@
 #include "models/quantizers/lloyd_max.h"
 #include "models/quantizers/reference_quantizers.h"
 #include "models/quantizers/scalar_quantizer.h"
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 using namespace semcodec;
 

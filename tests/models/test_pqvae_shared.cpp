@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "models/pqvae/pqvae_shared.h"
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 using semcodec::ModelConfig;
 using semcodec::PQVAEShared;

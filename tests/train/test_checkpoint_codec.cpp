@@ -3,12 +3,13 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 
+#include "codec/checkpoint_codec.h"
+#include "codec/entropy_fit.h"
 #include "data/feature_set.h"
 #include "data/feature_store.h"
+#include "models/checkpoint.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "test_support.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_codec.h"
 #include "train_fixture.h"
 #include "util/error.h"
 
@@ -79,7 +80,7 @@ TEST_CASE("fit-entropy stores integer tables and the loaded codec decodes bit-ex
     CHECK(codec->fingerprint() == rep.fingerprint);
     CHECK(codec->coder_id() == CoderId::rans);
 
-    auto model = make_model(loaded, ck);
+    auto model = load_pqvae_shared(loaded, ck);
     FeatureSet set = read_feature_file(features);
     at::Tensor x = set.features.narrow(0, 0, 300);
     std::vector<uint8_t> bytes = codec->encode(x);
@@ -133,7 +134,7 @@ TEST_CASE("a bounded fit uses an even stride of the training rows, and tables co
   const std::string features = test::write_small_synthetic(d);
   const std::string ck = write_checkpoint(d, features);
   Checkpoint a = load_checkpoint(ck), b = load_checkpoint(ck);
-  auto model = make_model(a, ck);
+  auto model = load_pqvae_shared(a, ck);
   const at::Tensor x = read_feature_file(features).features.narrow(0, 0, 1000);
   EntropyFitOptions opt;
   opt.device = "cpu";

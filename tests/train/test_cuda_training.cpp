@@ -13,10 +13,10 @@
 #include "cuda_support.h"
 #include "data/device.h"
 #include "models/pqvae/pqvae_shared.h"
+#include "models/run_config.h"
 #include "train/adam.h"
 #include "train/pqvae_objective.h"
 #include "train/train_fixture.h"
-#include "util/run_config.h"
 
 using namespace semcodec;
 

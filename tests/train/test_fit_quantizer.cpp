@@ -6,13 +6,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "codec/checkpoint_codec.h"
 #include "data/feature_store.h"
 #include "eval/evaluate.h"
+#include "models/checkpoint.h"
+#include "models/method_registry.h"
 #include "models/quantizers/faiss_quantizer.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_codec.h"
+#include "models/quantizers/scalar_quantizer.h"
 #include "train/fit_quantizer.h"
-#include "train/quantizer_factory.h"
 #include "train/trainer.h"
 #include "train_fixture.h"
 #include "util/atomic_file.h"
@@ -26,9 +27,9 @@ using test::read_metrics;
 RunConfig fitted_run(const std::string& data, const std::string& out, const std::string& method) {
   RunConfig cfg = test::small_run(data, out);
   cfg.model.method = method;
-  cfg.model.sq_bits = 2;
-  cfg.model.faiss_bits = 32;  // D = 64: 8 x 4 bits
-  cfg.model.faiss_nbits = 4;
+  cfg.model.options<ScalarQuantizerOptions>().bits = 2;
+  cfg.model.options<FaissOptions>().bits = 32;  // D = 64: 8 x 4 bits
+  cfg.model.options<FaissOptions>().nbits = 4;
   return cfg;
 }
 }  // namespace
@@ -70,7 +71,7 @@ TEST_CASE("fit path: every fitted method writes best/last, metrics and config, a
     // A quantizer rebuilt from the checkpoint encodes and decodes exactly as
     // one fitted again from scratch (fits are deterministic).
     Checkpoint ck = load_checkpoint(r.best_checkpoint);
-    auto loaded = make_quantizer(ck, r.best_checkpoint);
+    auto loaded = load_quantizer(ck, r.best_checkpoint);
     auto refit = make_fitted_quantizer(cfg.model);
     FeatureSet train = select_classes(set, ck.train_classes);
     refit->train(train.features);
@@ -96,10 +97,10 @@ TEST_CASE("fit path: a corrupt state tensor is an error naming the file", "[trai
   Checkpoint ck = load_checkpoint(r.best_checkpoint);
   ck.model["levels"] = at::zeros({1, 3});
   save_checkpoint(dir.file("bad.safetensors"), ck);
-  CHECK_THROWS_WITH(make_quantizer(load_checkpoint(dir.file("bad.safetensors")), "bad.safetensors"),
+  CHECK_THROWS_WITH(load_quantizer(load_checkpoint(dir.file("bad.safetensors")), "bad.safetensors"),
                     Catch::Contains("bad.safetensors") && Catch::Contains("levels"));
   ck.model = {{"levels", at::tensor({0.3f, 0.1f, 0.2f, 0.4f}).view({1, 4})}};
-  CHECK_THROWS_WITH(make_quantizer(ck, "x"), Catch::Contains("ascending"));
+  CHECK_THROWS_WITH(load_quantizer(ck, "x"), Catch::Contains("ascending"));
 }
 
 TEST_CASE("vqvae_kmeans_pq: a short training run raises held-out cosine and round-trips", "[train][baselines]") {
@@ -117,8 +118,8 @@ TEST_CASE("vqvae_kmeans_pq: a short training run raises held-out cosine and roun
   Checkpoint ck = load_checkpoint(r.best_checkpoint);
   CHECK(ck.model.count("pq.codebook"));
   CHECK(ck.model.count("pq.ema_count"));
-  auto a = make_quantizer(ck, r.best_checkpoint);
-  auto b = make_quantizer(load_checkpoint(r.best_checkpoint), r.best_checkpoint);
+  auto a = load_quantizer(ck, r.best_checkpoint);
+  auto b = load_quantizer(load_checkpoint(r.best_checkpoint), r.best_checkpoint);
   FeatureSet set = read_feature_file(data);
   at::Tensor x = set.features.narrow(0, 0, 100);
   at::Tensor ia = a->encode(x);
@@ -151,15 +152,15 @@ TEST_CASE("train_run: method-specific keys are checked", "[train][baselines]") {
   RunConfig cfg;
   cfg.model.method = "faiss_pq";
   CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_bits"));
-  cfg.model.faiss_bits = 100;
-  cfg.model.faiss_nbits = 8;
+  cfg.model.options<FaissOptions>().bits = 100;
+  cfg.model.options<FaissOptions>().nbits = 8;
   CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("multiple"));
-  cfg.model.faiss_bits = 400;
-  cfg.model.faiss_m = 40;
+  cfg.model.options<FaissOptions>().bits = 400;
+  cfg.model.options<FaissOptions>().m = 40;
   CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_m"));
-  cfg.model.faiss_m = 50;
+  cfg.model.options<FaissOptions>().m = 50;
   CHECK_NOTHROW(validate_method_keys(cfg.model, "c.yaml"));
-  cfg.model.faiss_pad_dims = false;
+  cfg.model.options<FaissOptions>().pad_dims = false;
   CHECK_THROWS_WITH(validate_method_keys(cfg.model, "c.yaml"), Catch::Contains("faiss_pad_dims"));
   cfg.model.method = "pqvae_shared";
   CHECK_THROWS_WITH(make_fitted_quantizer(cfg.model), Catch::Contains("not a fitted"));
@@ -182,7 +183,7 @@ TEST_CASE("every method's run carries entropy tables, and its bitstream decodes 
     checkpoints[method] = r.best_checkpoint;
     REQUIRE(has_entropy_tables(load_checkpoint(r.best_checkpoint)));
     auto codec = load_codec(r.best_checkpoint, "cpu");
-    auto q = make_quantizer(load_checkpoint(r.best_checkpoint), r.best_checkpoint, "cpu");
+    auto q = load_quantizer(load_checkpoint(r.best_checkpoint), r.best_checkpoint, "cpu");
     const at::Tensor idx = q->encode(x);
     std::vector<uint8_t> bytes = codec->encode(x);
     CodecDecoded dec = codec->decode(bytes);

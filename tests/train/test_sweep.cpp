@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 
+#include "models/quantizers/scalar_quantizer.h"
 #include "test_support.h"
 #include "train/sweep.h"
 #include "util/config.h"
@@ -49,7 +50,7 @@ TEST_CASE("a sweep file expands into datasets x methods x varied values x seeds"
   CHECK(s.cells[2].settings == nlohmann::json{{"model.codebook_size", 4}, {"train.lr", 0.003}});
   CHECK(s.cells[4].config.model.codebook_size == 8);
   CHECK(s.cells[12].config.model.method == "learned_sq");
-  CHECK(s.cells[12].config.model.sq_bits == 1);
+  CHECK(s.cells[12].config.model.options<ScalarQuantizerOptions>().bits == 1);
   // Dataset A evaluates the training file's held-out classes; B another file, all classes.
   CHECK(c0.eval_features == "a.h5");
   CHECK(c0.eval_classes == "heldout");

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "data/feature_store.h"
+#include "models/checkpoint.h"
 #include "models/pqvae/pqvae_shared.h"
-#include "train/checkpoint.h"
 #include "train/trainer.h"
 #include "train_fixture.h"
 #include "util/atomic_file.h"
@@ -63,7 +63,7 @@ TEST_CASE("the quantizer warm-up trains unquantized, then draws the codebook fro
   // The epoch ended inside the warm-up, so the codebook was fitted then, to
   // the saved encoder: every codeword is one of its training sub-vectors.
   const Checkpoint ck = load_checkpoint(r.last_checkpoint);
-  auto model = make_model(ck, r.last_checkpoint);
+  auto model = load_pqvae_shared(ck, r.last_checkpoint);
   at::NoGradGuard g;
   const at::Tensor train_x = select_classes(read_feature_file(data), ck.train_classes).features;
   const at::Tensor sub = model->pq->subvectors(model->forward(train_x, /*bypass_quantizer=*/true).latent);
@@ -141,7 +141,7 @@ TEST_CASE("checkpoint round trip is bit-exact and mismatches are named", "[train
     REQUIRE(back.model.count(name));
     CHECK(at::equal(t, back.model.at(name)));
   }
-  auto rebuilt = make_model(back, "c.safetensors");
+  auto rebuilt = load_pqvae_shared(back, "c.safetensors");
   at::Tensor x = at::randn({5, 64});
   CHECK(at::equal(model->decode(model->encode(x)), rebuilt->decode(rebuilt->encode(x))));
 

@@ -9,9 +9,9 @@
 
 #include "data/feature_store.h"
 #include "data/synthetic.h"
+#include "models/run_config.h"
 #include "test_support.h"
 #include "train/trainer.h"
-#include "util/run_config.h"
 
 namespace semcodec::test {
 

@@ -6,9 +6,9 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 
+#include "models/model_config.h"
 #include "models/pqvae/grid_conv.h"
 #include "models/pqvae/residual_stack.h"
-#include "util/run_config.h"
 
 namespace semcodec {
 

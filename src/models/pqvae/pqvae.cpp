@@ -32,7 +32,8 @@ struct PQKind<KMeansPQ> {
   static constexpr const char* method = "vqvae_kmeans_pq";
   static constexpr const char* title = "VQ-VAE k-means PQ";
   static KMeansPQ make(const ModelConfig& c) {
-    return KMeansPQ(c.latent_channels, c.d_sub, c.codebook_size, kLatentPositions, c.kmeans_per_position);
+    return KMeansPQ(c.latent_channels, c.d_sub, c.codebook_size, kLatentPositions,
+                    c.options<EmaCodebookOptions>().per_position);
   }
   static at::Tensor lookup(const KMeansPQ& pq, const at::Tensor& idx) { return pq->lookup(idx); }
 };

@@ -8,10 +8,10 @@
 #pragma once
 #include <torch/nn/module.h>
 
+#include "models/model_config.h"
 #include "models/pqvae/feature_autoencoder.h"
 #include "models/quantizers/quantizer.h"
 #include "models/quantizers/shared_codebook_pq.h"
-#include "util/run_config.h"
 
 namespace semcodec {
 

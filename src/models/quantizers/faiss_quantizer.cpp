@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "models/method_registry.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
 
@@ -237,5 +238,69 @@ std::shared_ptr<FittedQuantizer> make_faiss_quantizer(const FaissQuantizerOption
 }
 
 #endif
+
+namespace {
+
+// Cross-field checks of FaissOptions; Product: PQ and OPQ (sub-spaces of D).
+template <bool Product>
+void validate_faiss(const ModelConfig& c, const std::string& source) {
+  const FaissOptions& o = c.options<FaissOptions>();
+  require(o.bits > 0 || o.m > 0, "{}: model.faiss_bits: method {} needs faiss_bits or faiss_m", source, c.method);
+  if (o.bits > 0)
+    require(o.bits % o.nbits == 0, "{}: model.faiss_bits: {} is not a multiple of faiss_nbits ({})", source, o.bits,
+            o.nbits);
+  if (o.bits > 0 && o.m > 0)
+    require(o.m * o.nbits == o.bits, "{}: model.faiss_m: {} x faiss_nbits {} = {} bits, but faiss_bits is {}", source,
+            o.m, o.nbits, o.m * o.nbits, o.bits);
+  const int64_t sub = o.m > 0 ? o.m : o.bits / o.nbits;
+  if (Product) {
+    require(sub <= c.embed_dim, "{}: model.faiss_m: {} sub-quantizers for D = {}", source, sub, c.embed_dim);
+    require(o.pad_dims || c.embed_dim % sub == 0,
+            "{}: model.faiss_m: {} sub-quantizers do not divide D = {} (set model.faiss_pad_dims: true to pad)", source,
+            sub, c.embed_dim);
+  }
+}
+
+// `kind`: pq | opq | rq, the method name's suffix.
+std::shared_ptr<Quantizer> make_faiss(const ModelConfig& c, const char* kind) {
+  const FaissOptions& f = c.options<FaissOptions>();
+  FaissQuantizerOptions o;
+  o.kind = kind;
+  o.embed_dim = c.embed_dim;
+  o.nbits = f.nbits;
+  o.m = f.m > 0 ? f.m : f.bits / f.nbits;
+  o.pad_dims = f.pad_dims;
+  o.rq_beam = f.rq_beam;
+  o.opq_iterations = f.opq_iterations;
+  o.train_rows = f.train_rows;
+  return make_faiss_quantizer(o);
+}
+
+template <bool Product>
+MethodInfo faiss_entry(const char* name, const char* summary, std::shared_ptr<Quantizer> (*make)(const ModelConfig&)) {
+  MethodInfo m;
+  m.name = name;
+  m.kind = MethodKind::fitted;
+  m.summary = summary;
+  m.options = make_option_group<FaissOptions>;
+  m.validate = validate_faiss<Product>;
+  m.make = make;
+  return m;
+}
+
+}  // namespace
+
+MethodInfo faiss_pq_method() {
+  return faiss_entry<true>("faiss_pq", "FAISS product quantizer (needs a build with FAISS)",
+                     [](const ModelConfig& c) { return make_faiss(c, "pq"); });
+}
+MethodInfo faiss_opq_method() {
+  return faiss_entry<true>("faiss_opq", "FAISS OPQ rotation + product quantizer (needs a build with FAISS)",
+                     [](const ModelConfig& c) { return make_faiss(c, "opq"); });
+}
+MethodInfo faiss_rq_method() {
+  return faiss_entry<false>("faiss_rq", "FAISS residual quantizer with beam search (needs a build with FAISS)",
+                     [](const ModelConfig& c) { return make_faiss(c, "rq"); });
+}
 
 }  // namespace semcodec

@@ -16,8 +16,35 @@
 #include <string>
 
 #include "models/quantizers/fitted_quantizer.h"
+#include "util/config_fields.h"
 
 namespace semcodec {
+
+// The methods faiss_pq, faiss_opq and faiss_rq's own options (model.faiss_* keys).
+struct FaissOptions {
+  int64_t bits = 0;            // bit budget M * nbits (0 = take m)
+  int64_t m = 0;               // sub-quantizers (PQ) or stages (RQ); 0 = bits / nbits
+  int64_t nbits = 8;           // bits per sub-quantizer index
+  bool pad_dims = true;        // PQ/OPQ: pad D with zero dims to a multiple of M
+  int64_t rq_beam = 5;         // residual quantizer beam size (training and encoding)
+  int64_t opq_iterations = 10; // OPQ outer iterations (FAISS's own default is 50)
+  int64_t train_rows = 0;      // rows used to fit FAISS (0 = all training rows)
+  template <class V> void visit(V& v) {
+    v.field("faiss_bits", bits, "faiss_*: bit budget M * nbits (0 = use faiss_m)", Limits::range(0, 1e6));
+    v.field("faiss_m", m, "faiss_*: sub-quantizers (PQ, OPQ) or stages (RQ); 0 = faiss_bits / faiss_nbits",
+            Limits::range(0, 65536));
+    v.field("faiss_nbits", nbits, "faiss_*: bits per index (2^nbits centroids each)", Limits::range(1, 16));
+    v.field("faiss_pad_dims", pad_dims,
+            "faiss_pq / faiss_opq: when M does not divide D, spread D over a multiple of M dims with zeros "
+            "(false = error)", {});
+    v.field("faiss_rq_beam", rq_beam, "faiss_rq: beam size of training and encoding", Limits::range(1, 1024));
+    v.field("faiss_opq_iterations", opq_iterations,
+            "faiss_opq: outer iterations alternating rotation and PQ (FAISS's default is 50; the rotation "
+            "changes little after ~10)",
+            Limits::range(1, 10000));
+    v.field("faiss_train_rows", train_rows, "faiss_*: training rows used to fit (0 = all)", Limits::range(0, 1e12));
+  }
+};
 
 struct FaissQuantizerOptions {
   std::string kind = "pq";  // pq | opq | rq

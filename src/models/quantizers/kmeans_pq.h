@@ -22,8 +22,24 @@
 #include <vector>
 
 #include "models/quantizers/shared_codebook_pq.h"
+#include "util/config_fields.h"
 
 namespace semcodec {
+
+// The method vqvae_kmeans_pq's own options (model.kmeans_* keys).
+struct EmaCodebookOptions {
+  double ema_decay = 0.99;
+  double ema_epsilon = 1e-5;  // Laplace smoothing of the EMA counts
+  bool per_position = false;  // one codebook per (position, sub-space) instead of per sub-space
+  template <class V> void visit(V& v) {
+    v.field("kmeans_ema_decay", ema_decay, "vqvae_kmeans_pq: EMA decay of the codebook statistics",
+            Limits::range(0, 0.99999));
+    v.field("kmeans_ema_epsilon", ema_epsilon, "vqvae_kmeans_pq: Laplace smoothing of the EMA counts",
+            Limits::range(0, 1));
+    v.field("kmeans_per_position", per_position,
+            "vqvae_kmeans_pq: one codebook per (position, sub-space) instead of one per sub-space", {});
+  }
+};
 
 class KMeansPQImpl : public torch::nn::Module {
  public:

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "models/method_registry.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
 
@@ -69,5 +70,35 @@ void UniformQuantizer::load_state(const std::map<std::string, at::Tensor>& state
           "{}: tensor 'scale' must be finite and positive", source);
   scale_ = s;
 }
+
+
+namespace {
+template <int64_t Bits>
+std::shared_ptr<Quantizer> make_uniform(const ModelConfig& c) {
+  return std::make_shared<UniformQuantizer>(c.embed_dim, Bits, c.options<UniformQuantizerOptions>().scale == "per_dim");
+}
+
+template <int64_t Bits>
+MethodInfo uniform_entry(const char* name, const char* summary) {
+  MethodInfo m;
+  m.name = name;
+  m.kind = MethodKind::fitted;
+  m.summary = summary;
+  m.options = make_option_group<UniformQuantizerOptions>;
+  m.make = make_uniform<Bits>;
+  return m;
+}
+}  // namespace
+
+MethodInfo float16_method() {
+  MethodInfo m;
+  m.name = "float16";
+  m.kind = MethodKind::fitted;
+  m.summary = "reference: the unit-norm embedding stored as IEEE float16";
+  m.make = [](const ModelConfig& c) -> std::shared_ptr<Quantizer> { return std::make_shared<Float16Quantizer>(c.embed_dim); };
+  return m;
+}
+MethodInfo int8_method() { return uniform_entry<8>("int8", "reference: symmetric uniform 8-bit quantization"); }
+MethodInfo int4_method() { return uniform_entry<4>("int4", "reference: symmetric uniform 4-bit quantization"); }
 
 }  // namespace semcodec

@@ -5,8 +5,18 @@
 // all): q = clamp(round(x / s), -2^(b-1), 2^(b-1) - 1), s = max|x| / (2^(b-1) - 1).
 #pragma once
 #include "models/quantizers/fitted_quantizer.h"
+#include "util/config_fields.h"
 
 namespace semcodec {
+
+// The methods int8 and int4's own options (model.uniform_scale).
+struct UniformQuantizerOptions {
+  std::string scale = "per_dim";  // per_dim | global: max |x| fitted on the training features
+  template <class V> void visit(V& v) {
+    v.field("uniform_scale", scale, "int8 / int4: per_dim | global max |x| (fitted on the training rows)",
+            Limits::one_of({"per_dim", "global"}));
+  }
+};
 
 class Float16Quantizer : public FittedQuantizer {
  public:

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "models/method_registry.h"
 #include "models/quantizers/lloyd_max.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
@@ -75,6 +76,32 @@ void LearnedScalarQuantizer::load_state(const std::map<std::string, at::Tensor>&
   require(lv.size(1) < 2 || (lv.narrow(1, 1, lv.size(1) - 1) >= lv.narrow(1, 0, lv.size(1) - 1)).all().item<bool>(),
           "{}: tensor 'levels' is not ascending in every row", source);
   set_levels(lv);
+}
+
+namespace {
+template <bool PerDim>
+std::shared_ptr<Quantizer> make_learned_sq(const ModelConfig& c) {
+  const auto& o = c.options<ScalarQuantizerOptions>();
+  return std::make_shared<LearnedScalarQuantizer>(c.embed_dim, o.bits, PerDim, o.iterations);
+}
+
+template <bool PerDim>
+MethodInfo learned_sq_entry(const char* name, const char* summary) {
+  MethodInfo m;
+  m.name = name;
+  m.kind = MethodKind::fitted;
+  m.summary = summary;
+  m.options = make_option_group<ScalarQuantizerOptions>;
+  m.make = make_learned_sq<PerDim>;
+  return m;
+}
+}  // namespace
+
+MethodInfo learned_sq_method() {
+  return learned_sq_entry<false>("learned_sq", "learned scalar quantization: one Lloyd-Max level set for all dimensions");
+}
+MethodInfo learned_sq_per_dim_method() {
+  return learned_sq_entry<true>("learned_sq_per_dim", "learned scalar quantization: Lloyd-Max levels per dimension");
 }
 
 }  // namespace semcodec

@@ -5,8 +5,20 @@
 // per dimension ("learned_sq_per_dim"). Raw rate D * b bits.
 #pragma once
 #include "models/quantizers/fitted_quantizer.h"
+#include "util/config_fields.h"
 
 namespace semcodec {
+
+// The methods learned_sq and learned_sq_per_dim's own options (model.sq_* keys).
+struct ScalarQuantizerOptions {
+  int64_t bits = 1;          // b: 2^b levels per dimension
+  int64_t iterations = 100;  // Lloyd-Max iterations (stops earlier when the levels settle)
+  template <class V> void visit(V& v) {
+    v.field("sq_bits", bits, "learned_sq*: bits per dimension b (2^b Lloyd-Max levels in [-0.5, 0.5])",
+            Limits::range(1, 8));
+    v.field("sq_iterations", iterations, "learned_sq*: maximum Lloyd-Max iterations", Limits::range(1, 1e6));
+  }
+};
 
 class LearnedScalarQuantizer : public FittedQuantizer {
  public:

@@ -12,15 +12,13 @@
 #include <string>
 #include <vector>
 
-#include "util/run_config.h"
+#include "models/run_config.h"
 
 namespace torch::nn {
 class Module;
 }
 
 namespace semcodec {
-
-class PQVAEShared;
 
 struct TrainingState {
   int64_t epochs_done = 0;   // epochs completed; a resumed run starts at this epoch
@@ -49,8 +47,5 @@ std::map<std::string, at::Tensor> module_state(const torch::nn::Module& module);
 // tensor is listed in one error that names `source`.
 void load_module_state(torch::nn::Module& module, const std::map<std::string, at::Tensor>& state,
                        const std::string& source);
-
-// Builds PQVAE-shared from the checkpoint's model config and loads its weights.
-std::shared_ptr<PQVAEShared> make_model(const Checkpoint& ckpt, const std::string& source);
 
 }  // namespace semcodec

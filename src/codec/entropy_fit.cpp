@@ -1,24 +1,23 @@
-#include "train/checkpoint_codec.h"
+#include "codec/entropy_fit.h"
 
 #include <ATen/ATen.h>
 #include <fmt/ranges.h>
+#include <torch/nn/module.h>
 
 #include <algorithm>
 
+#include "codec/checkpoint_codec.h"
 #include "codec/entropy/coder_registry.h"
-#include "data/device.h"
+#include "codec/entropy/rate.h"
 #include "data/feature_set.h"
 #include "data/feature_store.h"
-#include "train/quantizer_factory.h"
+#include "models/method_registry.h"
 #include "util/error.h"
 #include "util/progress.h"
 
 namespace semcodec {
 
 namespace {
-constexpr const char* kTablesTensor = "tables";  // stored as "entropy.tables"
-constexpr const char* kEntropyMeta = "entropy";
-
 std::string cli_name(TableMode m) {
   std::string s = table_mode_name(m);
   for (char& c : s)
@@ -31,18 +30,6 @@ TableMode parse_tables(const std::string& name) {
   for (char& c : s)
     if (c == '-') c = '_';
   return parse_table_mode(s);
-}
-
-nlohmann::json entropy_meta(const Checkpoint& ckpt, const std::string& source) {
-  auto it = ckpt.extra_metadata.find(kEntropyMeta);
-  require(it != ckpt.extra_metadata.end(), "{}: entropy tables without the '{}' metadata", source, kEntropyMeta);
-  try {
-    nlohmann::json j = nlohmann::json::parse(it->second);
-    require(j.is_object(), "{}: metadata '{}' is not a JSON object", source, kEntropyMeta);
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: metadata '{}' is not valid JSON: {}", source, kEntropyMeta, e.what());
-  }
 }
 
 // Training indices, item-major, in batches with a progress bar.
@@ -126,30 +113,6 @@ std::vector<std::string> entropy_fit_coder_choices() {
   return out;
 }
 
-bool has_entropy_tables(const Checkpoint& ckpt) { return ckpt.entropy.count(kTablesTensor) > 0; }
-
-EntropyModel checkpoint_entropy_model(const Checkpoint& ckpt, const std::string& source) {
-  auto it = ckpt.entropy.find(kTablesTensor);
-  require(it != ckpt.entropy.end(),
-          "{}: the checkpoint has no entropy-coder tables; run `semcodec fit-entropy --checkpoint {}` first", source,
-          source);
-  const at::Tensor& t = it->second;
-  require(t.scalar_type() == at::kLong && t.dim() == 1, "{}: tensor 'entropy.{}' must be 1-D int64, got {} {}",
-          source, kTablesTensor, c10::toString(t.scalar_type()), t.sizes());
-  at::Tensor c = t.cpu().contiguous();
-  try {
-    return EntropyModel::deserialize(c.data_ptr<int64_t>(), static_cast<size_t>(c.numel()));
-  } catch (const Error& e) {
-    fail("{}: tensor 'entropy.{}': {}", source, kTablesTensor, e.what());
-  }
-}
-
-CoderId checkpoint_coder(const Checkpoint& ckpt, const std::string& source) {
-  nlohmann::json j = entropy_meta(ckpt, source);
-  require(j.contains("coder") && j["coder"].is_string(), "{}: metadata 'entropy' has no coder", source);
-  return parse_coder_id(j["coder"].get<std::string>());
-}
-
 EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, const at::Tensor& train_features,
                                         const EntropyFitOptions& opt) {
   require(train_features.dim() == 2 && train_features.size(0) > 0 && train_features.size(1) == model.embed_dim(),
@@ -213,22 +176,19 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, cons
   rep.model_bits = model_code_bits(em, idx.data(), n);
   rep.fingerprint = codec_fingerprint(decoding_tensors(model), coder, em);
 
-  std::vector<int64_t> flat = em.serialize();
-  ckpt.entropy.clear();
-  ckpt.entropy[kTablesTensor] = at::tensor(flat, at::kLong);
-  nlohmann::json meta = {{"coder", rep.coder},
-                         {"table_mode", rep.table_mode},
-                         {"smoothing", opt.smoothing},
-                         {"fit_items", n},
-                         {"fingerprint", fingerprint_hex(rep.fingerprint)}};
-  ckpt.extra_metadata[kEntropyMeta] = meta.dump();
+  store_entropy_tables(ckpt, em,
+                       {{"coder", rep.coder},
+                        {"table_mode", rep.table_mode},
+                        {"smoothing", opt.smoothing},
+                        {"fit_items", n},
+                        {"fingerprint", fingerprint_hex(rep.fingerprint)}});
   return rep;
 }
 
 EntropyFitReport fit_entropy_in_file(const std::string& checkpoint, const at::Tensor& train_features,
                                      const EntropyFitOptions& opt) {
   Checkpoint ck = load_checkpoint(checkpoint);
-  auto model = make_quantizer(ck, checkpoint, opt.device);
+  auto model = load_quantizer(ck, checkpoint, opt.device);
   EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train_features, opt);
   save_checkpoint(checkpoint, ck);
   return rep;
@@ -249,31 +209,10 @@ EntropyFitReport fit_entropy_from_features(const std::string& checkpoint, const 
   FeatureSet train = select_classes(set, ck.train_classes);
   require(train.size() > 0, "{}: no row belongs to the checkpoint's {} training classes", path,
           ck.train_classes.size());
-  auto model = make_quantizer(ck, checkpoint, opt.device);
+  auto model = load_quantizer(ck, checkpoint, opt.device);
   EntropyFitReport rep = fit_checkpoint_entropy(ck, *model, train.features, opt);
   save_checkpoint(checkpoint, ck);
   return rep;
-}
-
-void copy_entropy_tables(const std::string& from, const std::string& to) {
-  const Checkpoint src = load_checkpoint(from);
-  require(has_entropy_tables(src), "{}: no entropy tables to copy", from);
-  Checkpoint dst = load_checkpoint(to);
-  dst.entropy = src.entropy;
-  dst.extra_metadata[kEntropyMeta] = src.extra_metadata.at(kEntropyMeta);
-  save_checkpoint(to, dst);
-}
-
-std::unique_ptr<Codec> make_codec(const Checkpoint& ckpt, const std::string& source, const std::string& device) {
-  EntropyModel em = checkpoint_entropy_model(ckpt, source);
-  const CoderId coder = checkpoint_coder(ckpt, source);
-  std::shared_ptr<Quantizer> model = make_quantizer(ckpt, source, device);
-  const Fingerprint fp = codec_fingerprint(decoding_tensors(*model), coder, em);
-  return std::make_unique<Codec>(model, std::move(em), coder, fp);
-}
-
-std::unique_ptr<Codec> load_codec(const std::string& checkpoint, const std::string& device) {
-  return make_codec(load_checkpoint(checkpoint), checkpoint, device);
 }
 
 }  // namespace semcodec

@@ -1,17 +1,16 @@
-#include "train/checkpoint_eval.h"
+#include "eval/checkpoint_eval.h"
 
 #include <ATen/ATen.h>
 
 #include <filesystem>
 
+#include "codec/checkpoint_codec.h"
 #include "data/class_split.h"
 #include "data/device.h"
 #include "data/feature_store.h"
 #include "eval/evaluate.h"
-#include "models/pqvae/pqvae_shared.h"
-#include "train/checkpoint.h"
-#include "train/checkpoint_codec.h"
-#include "train/quantizer_factory.h"
+#include "models/checkpoint.h"
+#include "models/method_registry.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -89,7 +88,7 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
 nlohmann::json evaluate_checkpoint(const std::string& checkpoint, const std::string& features,
                                    const CheckpointEvalOptions& opt) {
   Checkpoint ck = load_checkpoint(checkpoint);
-  auto model = make_quantizer(ck, checkpoint, opt.device);  // any method: networks and fitted quantizers
+  auto model = load_quantizer(ck, checkpoint, opt.device);  // any method: networks and fitted quantizers
   FeatureSet set = read_feature_file(features);
   require(set.dim() == ck.config.model.embed_dim,
           "{}: features have D = {} but checkpoint {} was trained on D = {}", features, set.dim(), checkpoint,

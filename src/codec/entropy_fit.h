@@ -1,20 +1,18 @@
-// Entropy-coder tables inside checkpoints, and Codecs built from checkpoints.
-//
-// Fitting encodes the training-class features with the checkpoint's model,
-// counts the indices (EntropyModel::fit) and stores the integer tables in the
-// "entropy.tables" tensor, with the coder and table mode in the "entropy"
-// metadata (docs/checkpoint.md). A Codec is then the checkpoint's model plus
-// those tables plus the fingerprint of codebook, decoder and tables.
+// Fitting a checkpoint's entropy-coder tables: encode the training-class
+// features with the checkpoint's model, count the indices
+// (EntropyModel::fit), choose the table layout and the coder, and store the
+// tables (codec/checkpoint_codec.h). `fit-entropy` and the end of training.
 #pragma once
 #include <ATen/core/Tensor.h>
 
 #include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
-#include "codec/codec.h"
-#include "train/checkpoint.h"
+#include "codec/entropy/bitstream.h"
+#include "models/checkpoint.h"
+#include "models/quantizers/quantizer.h"
 
 namespace semcodec {
 
@@ -51,11 +49,6 @@ struct EntropyFitReport {
   nlohmann::json to_json() const;
 };
 
-// True when the checkpoint holds entropy tables.
-bool has_entropy_tables(const Checkpoint& ckpt);
-EntropyModel checkpoint_entropy_model(const Checkpoint& ckpt, const std::string& source);
-CoderId checkpoint_coder(const Checkpoint& ckpt, const std::string& source);
-
 // Fits tables on the indices of `train_features` under `model` (any method's
 // Quantizer) and stores them in `ckpt`.
 EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, const at::Tensor& train_features,
@@ -67,14 +60,5 @@ EntropyFitReport fit_entropy_in_file(const std::string& checkpoint, const at::Te
 // on) and keeping the rows of the checkpoint's training classes.
 EntropyFitReport fit_entropy_from_features(const std::string& checkpoint, const std::string& features,
                                            const EntropyFitOptions& options);
-
-// Copies the tables (and their metadata) of checkpoint `from` into checkpoint
-// `to`, rewriting `to` atomically; for two checkpoints holding the same weights.
-void copy_entropy_tables(const std::string& from, const std::string& to);
-
-// A Codec for the checkpoint (its model on `device`, its tables, its fingerprint).
-// Fails with a hint to run `semcodec fit-entropy` when the tables are missing.
-std::unique_ptr<Codec> make_codec(const Checkpoint& ckpt, const std::string& source, const std::string& device = "auto");
-std::unique_ptr<Codec> load_codec(const std::string& checkpoint, const std::string& device = "auto");
 
 }  // namespace semcodec

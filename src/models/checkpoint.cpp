@@ -1,11 +1,10 @@
-#include "train/checkpoint.h"
+#include "models/checkpoint.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
-#include "models/pqvae/pqvae_shared.h"
-#include "semcodec_version.h"
 #include "data/safetensors.h"
+#include "semcodec_version.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
@@ -114,13 +113,6 @@ void load_module_state(torch::nn::Module& module, const std::map<std::string, at
   }
   at::NoGradGuard g;
   for (auto& [name, t] : expected) t.copy_(state.at(name));
-}
-
-std::shared_ptr<PQVAEShared> make_model(const Checkpoint& ckpt, const std::string& source) {
-  auto model = std::make_shared<PQVAEShared>(ckpt.config.model);
-  load_module_state(*model, ckpt.model, source);
-  model->eval();
-  return model;
 }
 
 }  // namespace semcodec

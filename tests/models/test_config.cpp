@@ -3,6 +3,11 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "models/quantizers/faiss_quantizer.h"
+#include "models/quantizers/kmeans_pq.h"
+#include "models/quantizers/reference_quantizers.h"
+#include "models/quantizers/scalar_quantizer.h"
+#include "models/run_config.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 
@@ -297,4 +302,45 @@ TEST_CASE("config: method-specific keys are checked when the config is loaded", 
   // The same keys are fine for a method that does not use them.
   CHECK_NOTHROW(from_text("model:\n  method: learned_sq\n  faiss_bits: 401\n"));
   CHECK_NOTHROW(from_text("model:\n  method: faiss_pq\n  faiss_bits: 400\n  faiss_pad_dims: true\n"));
+}
+
+TEST_CASE("config: a checkpoint config stored before the method registry loads and writes back the same keys",
+          "[config]") {
+  // The "config" metadata of a faiss_pq checkpoint written by semcodec 0.1.0
+  // before each method held its own options, with non-default values in
+  // every method's keys.
+  const nlohmann::json stored = nlohmann::json::parse(R"({"data":{"features":"feats.h5","max_device_memory_gb":4.0,
+    "split":{"heldout_classes":10,"heldout_classes_file":"","mode":"seed","seed":0,"train_classes_file":""}},
+    "loss":{"alpha":10.0,"beta":0.25},
+    "model":{"body_channels":32,"center_features":true,"codebook_init":"kmeans","codebook_size":4,
+    "compute_dtype":"auto","d_sub":8,"dead_code_after_steps":100,"dead_code_restart":true,"embed_dim":64,
+    "faiss_bits":64,"faiss_m":0,"faiss_nbits":8,"faiss_opq_iterations":7,"faiss_pad_dims":false,"faiss_rq_beam":3,
+    "faiss_train_rows":500,"hidden_channels":32,"init_samples":500,"kmeans_ema_decay":0.9,"kmeans_ema_epsilon":0.001,
+    "kmeans_per_position":true,"latent_channels":32,"method":"faiss_pq","quantizer_warmup_steps":2,
+    "residual_channels":16,"residual_layers":3,"sq_bits":3,"sq_iterations":50,"uniform_scale":"global"},
+    "output":{"dir":"run_faiss_pq"},
+    "train":{"batch_size":64,"device":"auto","dist_backend":"auto","dist_bucket_mb":25.0,"dist_timeout_s":300.0,
+    "epochs":1,"lr":0.001,"lr_gamma":0.1,"lr_step_epochs":2,"lr_warmup_steps":100,"max_steps_per_epoch":5,"seed":0,
+    "threads":0,"val_max_rows":0,"weight_decay":0.0005,"weight_decay_mode":"decoupled"}})");
+  const RunConfig c = from_json<RunConfig>(stored, "old.safetensors [config]");
+  CHECK(c.model.method == "faiss_pq");
+  const FaissOptions& faiss = c.model.options<FaissOptions>();
+  CHECK(faiss.bits == 64);
+  CHECK(faiss.opq_iterations == 7);
+  CHECK_FALSE(faiss.pad_dims);
+  CHECK(faiss.rq_beam == 3);
+  CHECK(faiss.train_rows == 500);
+  CHECK(c.model.options<ScalarQuantizerOptions>().bits == 3);
+  CHECK(c.model.options<ScalarQuantizerOptions>().iterations == 50);
+  CHECK(c.model.options<UniformQuantizerOptions>().scale == "global");
+  CHECK(c.model.options<EmaCodebookOptions>().ema_decay == 0.9);
+  CHECK(c.model.options<EmaCodebookOptions>().ema_epsilon == 0.001);
+  CHECK(c.model.options<EmaCodebookOptions>().per_position);
+  // Same keys and values, hence the same config hash and sweep cell keys.
+  CHECK(to_json(c) == stored);
+  CHECK(config_hash(c) == config_detail::fnv1a64_hex(stored.dump()));
+  // A copy owns its options.
+  RunConfig copy = c;
+  copy.model.options<FaissOptions>().bits = 128;
+  CHECK(c.model.options<FaissOptions>().bits == 64);
 }

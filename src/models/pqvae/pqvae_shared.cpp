@@ -1,0 +1,24 @@
+#include "models/pqvae/pqvae_shared.h"
+
+#include "models/checkpoint.h"
+#include "models/method_registry.h"
+#include "util/error.h"
+
+namespace semcodec {
+
+std::shared_ptr<PQVAEShared> load_pqvae_shared(const Checkpoint& ckpt, const std::string& source) {
+  auto model = std::dynamic_pointer_cast<PQVAEShared>(load_quantizer(ckpt, source, "cpu"));
+  require(model != nullptr, "{}: model.method is '{}', not pqvae_shared", source, ckpt.config.model.method);
+  return model;
+}
+
+MethodInfo pqvae_shared_method() {
+  MethodInfo m;
+  m.name = "pqvae_shared";
+  m.kind = MethodKind::network;
+  m.summary = "PQVAE-shared, the paper's network: one codebook shared by every latent position and sub-space";
+  m.make = [](const ModelConfig& c) -> std::shared_ptr<Quantizer> { return std::make_shared<PQVAEShared>(c); };
+  return m;
+}
+
+}  // namespace semcodec
