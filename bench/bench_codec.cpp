@@ -2,7 +2,7 @@
 // (d_sub 16; K = 4, 8, 16, 32, 64, 1024) on synthetic CLIP-like data.
 //
 // Model: PQVAE-shared with the default layer sizes. With --train-steps N > 0
-// (default 150) it is briefly trained by `train_pqvae` (quantizer warm-up, then
+// (default 150) it is briefly trained by `train_run` (quantizer warm-up, then
 // the k-means codebook, batch 64, lr 3e-3); with 0 it is freshly initialized
 // with a k-means codebook on encoder sub-vectors (near-degenerate indices: a
 // random encoder barely depends on its input). Tables are fitted on the
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
       topt.progress = false;
       topt.config_source = "bench_codec";
       const double t0 = now();
-      TrainResult r = train_pqvae(cfg, topt);
+      TrainResult r = train_run(cfg, topt);
       fmt::print(stderr, "K={}: trained {} steps in {:.0f} s\n", k, train_steps, now() - t0);
       model = load_pqvae_shared(load_checkpoint(r.best_checkpoint), r.best_checkpoint);
     } else {

@@ -78,7 +78,7 @@ void add_quickstart(CLI::App& app) {
       TrainOptions topt;
       topt.overwrite = true;
       topt.config_source = "quickstart";
-      TrainResult r = train_pqvae(cfg, topt);
+      TrainResult r = train_run(cfg, topt);
       CheckpointEvalOptions e;
       e.classes = "heldout";
       e.label = fmt::format("PQVAE-shared d_sub=16 K={}", k);

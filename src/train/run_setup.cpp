@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include "data/feature_store.h"
+#include "util/atomic_file.h"
+#include "util/config.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -61,6 +63,43 @@ RunData load_run_data(const RunConfig& cfg, const std::string& source) {
   require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
           split.heldout.size());
   return RunData{std::move(all), std::move(split), std::move(train), std::move(val)};
+}
+
+TrainResult run_outputs(const std::string& run_dir) {
+  TrainResult r;
+  r.run_dir = run_dir;
+  ensure_dir(r.run_dir);
+  r.last_checkpoint = r.run_dir + "/last.safetensors";
+  r.best_checkpoint = r.run_dir + "/best.safetensors";
+  r.metrics_log = r.run_dir + "/metrics.jsonl";
+  return r;
+}
+
+void refuse_to_overwrite(const TrainResult& outputs, const TrainOptions& opt) {
+  if (!opt.resume && !opt.overwrite && file_exists(outputs.last_checkpoint))
+    fail("{}: the run directory already holds a checkpoint; pass --resume to continue it or --overwrite to start again",
+         outputs.run_dir);
+}
+
+Checkpoint checkpoint_to_resume(const TrainResult& outputs, const RunConfig& cfg, const ClassSplit& split,
+                                const std::string& source) {
+  require(file_exists(outputs.last_checkpoint), "{}: nothing to resume (no last.safetensors)", outputs.run_dir);
+  Checkpoint ck = load_checkpoint(outputs.last_checkpoint);
+  require(to_json(ck.config.model) == to_json(cfg.model),
+          "{}: the checkpoint was trained with a different model config than {} ({} vs {})", outputs.last_checkpoint,
+          source, to_json(ck.config.model).dump(), to_json(cfg.model).dump());
+  require(ck.train_classes == split.train && ck.heldout_classes == split.heldout,
+          "{}: the checkpoint used a different class split than {}", outputs.last_checkpoint, source);
+  return ck;
+}
+
+Checkpoint run_checkpoint(const RunConfig& cfg, const RunData& data) {
+  Checkpoint ck;
+  ck.config = cfg;
+  ck.train_classes = data.split.train;
+  ck.heldout_classes = data.split.heldout;
+  ck.dataset = dataset_provenance(cfg.data.features, data.all);
+  return ck;
 }
 
 }  // namespace semcodec

@@ -1,7 +1,8 @@
-// What every training run needs before it fits anything, shared by the
-// network trainer (trainer.cpp) and the one-pass fit of the non-neural
-// methods (fit_quantizer.cpp): the class split, the held-out validator and
-// the provenance of the training features.
+// What every training run shares, whether it trains a network
+// (network_training.h) or fits a method in one pass (one_pass_fit.h): its
+// options and outputs, the class split, the held-out validator, the
+// provenance of the training features, and the checkpoint it writes or
+// resumes.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -12,9 +13,30 @@
 #include "data/class_split.h"
 #include "data/feature_set.h"
 #include "eval/classifiers.h"
+#include "models/checkpoint.h"
 #include "models/run_config.h"
 
 namespace semcodec {
+
+struct TrainOptions {
+  bool resume = false;     // continue from <output.dir>/last.safetensors
+  bool overwrite = false;  // start fresh even if the run dir has checkpoints
+  bool progress = true;    // progress bar on stderr
+  std::string config_source = "<config>";
+};
+
+struct TrainResult {
+  std::string run_dir, best_checkpoint, last_checkpoint, metrics_log;
+  nlohmann::json last_epoch;  // the metrics record of the final epoch
+  double best_top1 = -1;
+  int64_t best_epoch = -1;
+  bool main_rank = true;  // false on the other ranks of a multi-process run (they write nothing)
+};
+
+// The run directory (created) and the paths of its checkpoints and metrics log.
+TrainResult run_outputs(const std::string& run_dir);
+// A run directory that holds a checkpoint is only written with --resume or --overwrite.
+void refuse_to_overwrite(const TrainResult& outputs, const TrainOptions& options);
 
 // data.split applied to a file with `num_classes` classes (mode all: every
 // class both trains and validates).
@@ -46,5 +68,13 @@ struct RunData {
   HeldoutValidator val;
 };
 RunData load_run_data(const RunConfig& cfg, const std::string& source);
+
+// The run's last checkpoint, to resume: it must exist and have been trained
+// with the same model config and class split (errors name it and `source`).
+Checkpoint checkpoint_to_resume(const TrainResult& outputs, const RunConfig& cfg, const ClassSplit& split,
+                                const std::string& source);
+// A checkpoint of this run without tensors or state: its config, class split
+// and dataset provenance.
+Checkpoint run_checkpoint(const RunConfig& cfg, const RunData& data);
 
 }  // namespace semcodec

@@ -4,6 +4,8 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace semcodec {
 
@@ -34,6 +36,16 @@ inline uint64_t mix_seed(uint64_t a, uint64_t b) {
   SplitMix64 g(a ^ (b * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull));
   g.next();
   return g.next();
+}
+
+// 0 .. n-1 in a seeded random order (Fisher-Yates).
+inline std::vector<int64_t> random_permutation(int64_t n, uint64_t seed) {
+  SplitMix64 rng(seed);
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) p[static_cast<size_t>(i)] = i;
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(p[static_cast<size_t>(i)], p[static_cast<size_t>(rng.below(static_cast<uint64_t>(i + 1)))]);
+  return p;
 }
 
 }  // namespace semcodec

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "models/pqvae/pqvae_kmeans.h"
+#include "models/pqvae/vqvae_kmeans_pq.h"
+#include "models/quantizers/ema_codebook_pq.h"
 #include "models/quantizers/faiss_quantizer.h"
-#include "models/quantizers/kmeans_pq.h"
 #include "models/quantizers/lloyd_max.h"
 #include "models/quantizers/reference_quantizers.h"
 #include "models/quantizers/scalar_quantizer.h"
@@ -110,7 +110,7 @@ TEST_CASE("learned SQ: encode picks the nearest level, decode returns it, bits =
       CHECK(q.raw_bits() == d * bits);
       CHECK(q.slots() == d);
       CHECK(q.alphabet_size(0) == (1 << bits));
-      q.train(train);
+      q.fit(train);
       at::Tensor lv = q.levels().to(at::kDouble);
       at::Tensor idx = q.encode(test);
       at::Tensor rec = q.decode(idx);
@@ -156,7 +156,7 @@ TEST_CASE("reference quantizers: float16 bit patterns and symmetric int8 / int4"
                      .view({2, d});
   UniformQuantizer q8(d, 8, /*per_dim_scale=*/true);
   CHECK(q8.raw_bits() == 8 * d);
-  q8.train(t);
+  q8.fit(t);
   // Row 0 is unit norm: 0.6 -> round(0.6 / (0.6 / 127)) = 127 -> index 255;
   // -0.8 -> -127 -> index 1; 0 -> index 128.
   at::Tensor idx = q8.encode(t.narrow(0, 0, 1));
@@ -167,7 +167,7 @@ TEST_CASE("reference quantizers: float16 bit patterns and symmetric int8 / int4"
   CHECK(r[0][0].item<double>() == Approx(0.6).epsilon(1e-6));
   CHECK(r[0][1].item<double>() == Approx(-0.8).epsilon(1e-6));
   UniformQuantizer q4(d, 4, /*per_dim_scale=*/false);
-  q4.train(t);
+  q4.fit(t);
   // Global max 0.866025, scale 0.866025 / 7; -0.3/0.5 unit-normalized row 1 is (-0.3, 0.4, .., 0.866)/1.
   at::Tensor i4 = q4.encode(t.narrow(0, 1, 1));
   CHECK(i4[0][0].item<int64_t>() == 8 + static_cast<int64_t>(std::lround(-0.3 / (0.866025 / 7))));
@@ -219,7 +219,7 @@ TEST_CASE("FAISS PQ / OPQ indices equal a brute-force per-sub-space search", "[b
   at::Tensor train = fixed_rows(600, d, 0.2), test = fixed_rows(40, d, 2.0);
   for (const char* kind : {"pq", "opq"}) {
     auto q = make_faiss_quantizer(faiss_options(kind, d, m, nbits));
-    q->train(train);
+    q->fit(train);
     auto st = q->state();
     at::Tensor c = st.at("pq.centroids").to(at::kDouble);  // [M, K, dsub]
     REQUIRE(c.sizes() == at::IntArrayRef({m, k, dp / m}));
@@ -261,7 +261,7 @@ TEST_CASE("FAISS OPQ: more outer iterations fit the training rows better", "[bas
     FaissQuantizerOptions o = faiss_options("opq", d, m, nbits);
     o.opq_iterations = iterations;
     auto q = make_faiss_quantizer(o);
-    q->train(train);
+    q->fit(train);
     return (q->decode(q->encode(train)) - train).pow(2).sum(1).mean().item<double>();
   };
   const double one = mse(1), many = mse(12);
@@ -281,7 +281,7 @@ TEST_CASE("FAISS RQ: decode is the sum of the chosen stage codewords", "[baselin
   FaissQuantizerOptions o = faiss_options("rq", d, m, nbits);
   o.rq_beam = 2;
   auto q = make_faiss_quantizer(o);
-  q->train(fixed_rows(800, d, 0.7));
+  q->fit(fixed_rows(800, d, 0.7));
   CHECK(q->raw_bits() == m * nbits);
   at::Tensor cb = q->state().at("rq.codebooks").to(at::kDouble);
   at::Tensor test = fixed_rows(30, d, 3.0);
@@ -300,7 +300,9 @@ TEST_CASE("FAISS RQ: decode is the sum of the chosen stage codewords", "[baselin
 TEST_CASE("k-means PQ: indices equal a brute-force per-sub-space search", "[baselines][kmeans_pq]") {
   for (bool per_position : {false, true}) {
     const int64_t c = 12, d_sub = 4, k = 5, p = 3, n = 7;
-    KMeansPQ pq(c, d_sub, k, p, per_position);
+    EmaCodebookOptions options;
+    options.per_position = per_position;
+    EmaCodebookPQ pq(c, d_sub, k, p, options);
     at::Tensor z = at::randn({n, p, c});
     pq->init_from_latents(z, "kmeans", 3);
     const int64_t subspaces = c / d_sub;
@@ -324,7 +326,7 @@ TEST_CASE("k-means PQ: indices equal a brute-force per-sub-space search", "[base
 
 TEST_CASE("k-means PQ: the EMA step matches a hand computation", "[baselines][kmeans_pq]") {
   // One sub-space (c = d_sub = 2), one position, K = 2.
-  KMeansPQ pq(2, 2, 2, 1, false);
+  EmaCodebookPQ pq(2, 2, 2, 1);
   {
     at::NoGradGuard g;
     pq->codebook.copy_(at::tensor({0.0f, 0.0f, 1.0f, 1.0f}).view({1, 2, 2}));
@@ -349,7 +351,7 @@ TEST_CASE("k-means PQ: the EMA step matches a hand computation", "[baselines][km
 }
 
 TEST_CASE("k-means PQ: dead codewords are re-seeded from the batch", "[baselines][kmeans_pq]") {
-  KMeansPQ pq(4, 2, 4, 1, false);
+  EmaCodebookPQ pq(4, 2, 4, 1);
   at::Tensor z = at::randn({6, 1, 4});
   at::Tensor idx = at::zeros({6, 2}, at::kLong);  // only codeword 0 in use
   CHECK(pq->restart_dead_codes(z, idx, 1, 5, 0) == 0);
@@ -367,7 +369,7 @@ TEST_CASE("VQ-VAE k-means PQ: slots and rate of PQVAE-shared", "[baselines][kmea
   mc.latent_channels = 16;
   mc.d_sub = 4;
   mc.codebook_size = 8;
-  PQVAEKMeans model(mc);
+  VQVAEKMeansPQ model(mc);
   CHECK(model.slots() == 25 * 4);
   CHECK(model.raw_bits() == 25 * 4 * 3);
   at::Tensor x = fixed_rows(5, 32, 0.1);

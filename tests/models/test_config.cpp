@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "models/quantizers/ema_codebook_pq.h"
 #include "models/quantizers/faiss_quantizer.h"
-#include "models/quantizers/kmeans_pq.h"
 #include "models/quantizers/reference_quantizers.h"
 #include "models/quantizers/scalar_quantizer.h"
 #include "models/run_config.h"

@@ -13,7 +13,7 @@
 #include "models/method_registry.h"
 #include "models/quantizers/faiss_quantizer.h"
 #include "models/quantizers/scalar_quantizer.h"
-#include "train/fit_quantizer.h"
+#include "train/one_pass_fit.h"
 #include "train/trainer.h"
 #include "train_fixture.h"
 #include "util/atomic_file.h"
@@ -74,7 +74,7 @@ TEST_CASE("fit path: every fitted method writes best/last, metrics and config, a
     auto loaded = load_quantizer(ck, r.best_checkpoint);
     auto refit = make_fitted_quantizer(cfg.model);
     FeatureSet train = select_classes(set, ck.train_classes);
-    refit->train(train.features);
+    refit->fit(train.features);
     at::Tensor x = set.features.narrow(0, 0, 200);
     at::Tensor a = loaded->encode(x), b = refit->encode(x);
     CHECK(at::equal(a, b));

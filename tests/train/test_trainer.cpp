@@ -84,18 +84,18 @@ TEST_CASE("resume after N epochs equals an uninterrupted run bit for bit", "[tra
   full.train.epochs = 3;
   full.train.max_steps_per_epoch = 8;
   full.train.lr_step_epochs = 2;  // the schedule must carry across the restart
-  train_pqvae(full, quiet());
+  train_run(full, quiet());
 
   RunConfig part = full;
   part.output.dir = dir.file("part");
   part.train.epochs = 1;
-  train_pqvae(part, quiet());
+  train_run(part, quiet());
   // Re-running without --resume must refuse to clobber the run.
-  REQUIRE_THROWS_WITH(train_pqvae(part, quiet()), Catch::Contains("--resume"));
+  REQUIRE_THROWS_WITH(train_run(part, quiet()), Catch::Contains("--resume"));
   part.train.epochs = 3;
   TrainOptions resume = quiet();
   resume.resume = true;
-  train_pqvae(part, resume);
+  train_run(part, resume);
 
   Checkpoint a = load_checkpoint(dir.file("full/last.safetensors"));
   Checkpoint b = load_checkpoint(dir.file("part/last.safetensors"));
@@ -161,6 +161,6 @@ TEST_CASE("training rejects features whose dimension differs from the model", "[
   const std::string data = test::write_small_synthetic(dir);
   RunConfig cfg = test::small_run(data, dir.file("run"));
   cfg.model.embed_dim = 768;
-  REQUIRE_THROWS_WITH(train_pqvae(cfg, quiet()), Catch::Contains("small.h5") && Catch::Contains("embed_dim"));
+  REQUIRE_THROWS_WITH(train_run(cfg, quiet()), Catch::Contains("small.h5") && Catch::Contains("embed_dim"));
   CHECK_FALSE(file_exists(dir.file("run/last.safetensors")));
 }

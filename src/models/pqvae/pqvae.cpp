@@ -2,60 +2,25 @@
 
 #include <ATen/ATen.h>
 
-#include "models/quantizers/kmeans_pq.h"
-#include "models/quantizers/shared_codebook_pq.h"
+#include <algorithm>
+#include <cmath>
+
 #include "util/error.h"
 #include "util/fmt_shape.h"
+#include "util/random.h"
 
 namespace semcodec {
 
-namespace {
-// What differs between the two PQ modules: the method they implement, how
-// they are built from the config and how indices become codewords.
-template <class PQModule>
-struct PQKind;
-
-template <>
-struct PQKind<SharedCodebookPQ> {
-  static constexpr const char* method = "pqvae_shared";
-  static constexpr const char* title = "PQVAE-shared";
-  static SharedCodebookPQ make(const ModelConfig& c) {
-    return SharedCodebookPQ(c.latent_channels, c.d_sub, c.codebook_size);
-  }
-  static at::Tensor lookup(const SharedCodebookPQ& pq, const at::Tensor& idx) {
-    return pq->lookup(idx, kLatentPositions);
-  }
-};
-
-template <>
-struct PQKind<KMeansPQ> {
-  static constexpr const char* method = "vqvae_kmeans_pq";
-  static constexpr const char* title = "VQ-VAE k-means PQ";
-  static KMeansPQ make(const ModelConfig& c) {
-    return KMeansPQ(c.latent_channels, c.d_sub, c.codebook_size, kLatentPositions,
-                    c.options<EmaCodebookOptions>().per_position);
-  }
-  static at::Tensor lookup(const KMeansPQ& pq, const at::Tensor& idx) { return pq->lookup(idx); }
-};
-}  // namespace
-
-template <class PQModule>
-PQVAE<PQModule>::PQVAE(const ModelConfig& cfg) : config_(cfg) {
-  require(cfg.method == PQKind<PQModule>::method, "model.method '{}' is not {}", cfg.method,
-          PQKind<PQModule>::method);
+PQVAE::PQVAE(const ModelConfig& cfg, std::shared_ptr<PQModule> pq, std::string method, std::string title)
+    : config_(cfg), method_(std::move(method)), title_(std::move(title)) {
+  require(cfg.method == method_, "model.method '{}' is not {}", cfg.method, method_);
   encoder = register_module("encoder", FeatureEncoder(cfg));
-  pq = register_module("pq", PQKind<PQModule>::make(cfg));
+  pq_ = register_module("pq", std::move(pq));
   decoder = register_module("decoder", FeatureDecoder(cfg));
   feature_mean = register_buffer("feature_mean", at::zeros({cfg.embed_dim}));
 }
 
-template <class PQModule>
-std::string PQVAE<PQModule>::name() const {
-  return PQKind<PQModule>::method;
-}
-
-template <class PQModule>
-void PQVAE<PQModule>::set_feature_mean(const at::Tensor& mean) {
+void PQVAE::set_feature_mean(const at::Tensor& mean) {
   require(mean.dim() == 1 && mean.size(0) == config_.embed_dim, "feature mean must be [{}], got {}", config_.embed_dim,
           mean.sizes());
   at::NoGradGuard g;
@@ -64,15 +29,11 @@ void PQVAE<PQModule>::set_feature_mean(const at::Tensor& mean) {
 
 // Undefined when centering is off, so the paper's configuration runs the
 // network exactly as published.
-template <class PQModule>
-at::Tensor PQVAE<PQModule>::offset() const {
-  return config_.center_features ? feature_mean : at::Tensor();
-}
+at::Tensor PQVAE::offset() const { return config_.center_features ? feature_mean : at::Tensor(); }
 
-template <class PQModule>
-PQVAEForward PQVAE<PQModule>::forward(const at::Tensor& x, bool bypass_quantizer) {
-  require(x.dim() == 2 && x.size(1) == config_.embed_dim, "{} expects [N, {}] features, got {}",
-          PQKind<PQModule>::title, config_.embed_dim, x.sizes());
+PQVAEForward PQVAE::forward(const at::Tensor& x, bool bypass_quantizer) {
+  require(x.dim() == 2 && x.size(1) == config_.embed_dim, "{} expects [N, {}] features, got {}", title_,
+          config_.embed_dim, x.sizes());
   PQVAEForward out;
   out.latent = encoder->forward(x, offset());
   if (bypass_quantizer) {
@@ -82,33 +43,30 @@ PQVAEForward PQVAE<PQModule>::forward(const at::Tensor& x, bool bypass_quantizer
     out.pq.commitment_loss = at::zeros({}, x.options());
     out.pq.subvectors = at::empty({0, config_.d_sub}, x.options());
   } else {
-    out.pq = pq->forward(out.latent);
+    out.pq = pq_->forward(out.latent);
   }
   out.reconstruction = decoder->forward(out.pq.quantized, offset());
   return out;
 }
 
-template <class PQModule>
-at::Tensor PQVAE<PQModule>::encode(const at::Tensor& x) {
+at::Tensor PQVAE::encode(const at::Tensor& x) {
   at::NoGradGuard g;
   require(x.dim() == 2 && x.size(1) == config_.embed_dim, "encode expects [N, {}] features, got {}",
           config_.embed_dim, x.sizes());
-  return pq->forward(encoder->forward(x.to(pq->codebook.device(), at::kFloat), offset())).indices;
+  return pq_->forward(encoder->forward(x.to(feature_mean.device(), at::kFloat), offset())).indices;
 }
 
-template <class PQModule>
-at::Tensor PQVAE<PQModule>::decode(const at::Tensor& indices) {
+at::Tensor PQVAE::decode(const at::Tensor& indices) {
   at::NoGradGuard g;
   require(indices.dim() == 2 && indices.size(1) == slots(), "decode expects [N, {}] indices, got {}", slots(),
           indices.sizes());
   require(indices.numel() == 0 || (indices.min().item<int64_t>() >= 0 &&
                                    indices.max().item<int64_t>() < config_.codebook_size),
           "decode: indices outside [0, {})", config_.codebook_size);
-  return decoder->forward(PQKind<PQModule>::lookup(pq, indices), offset());
+  return decoder->forward(pq_->lookup(indices, kLatentPositions), offset());
 }
 
-template <class PQModule>
-std::map<std::string, at::Tensor> PQVAE<PQModule>::decoding_state() {
+std::map<std::string, at::Tensor> PQVAE::decoding_state() {
   std::map<std::string, at::Tensor> out;
   auto keep = [](const std::string& name) { return name == "pq.codebook" || name.rfind("decoder.", 0) == 0; };
   for (const auto& p : named_parameters())
@@ -119,8 +77,49 @@ std::map<std::string, at::Tensor> PQVAE<PQModule>::decoding_state() {
   return out;
 }
 
-template class PQVAE<SharedCodebookPQ>;
-template class PQVAE<KMeansPQ>;
+void PQVAE::init_weights(uint64_t seed) {
+  at::NoGradGuard g;
+  SplitMix64 rng(mix_seed(seed, 0x1D17));
+  std::map<std::string, double> bound_of_module;
+  for (auto& p : named_parameters()) {
+    const std::string& name = p.key();
+    if (name.rfind("pq.", 0) == 0) continue;
+    at::Tensor t = p.value();
+    std::string module = name.substr(0, name.rfind('.'));
+    double bound;
+    if (t.dim() >= 2) {  // fan_in = size(1) * kernel area
+      double fan_in = static_cast<double>(t.numel() / t.size(0));
+      bound = 1.0 / std::sqrt(fan_in);
+      bound_of_module[module] = bound;
+    } else {
+      auto it = bound_of_module.find(module);
+      bound = it != bound_of_module.end() ? it->second : 1.0 / std::sqrt(static_cast<double>(t.numel()));
+    }
+    std::vector<float> v(static_cast<size_t>(t.numel()));
+    for (auto& x : v) x = static_cast<float>((2 * rng.uniform() - 1) * bound);
+    t.copy_(at::tensor(v).view(t.sizes()));
+  }
+}
+
+void PQVAE::fit_codebook(const at::Tensor& features, uint64_t seed, int64_t step) {
+  const std::string& init = config_.codebook_init;
+  at::Tensor latents;
+  if (init != "uniform") {
+    at::NoGradGuard g;
+    const int64_t per_row = pq_->subvectors_per_codebook(kLatentPositions);
+    const int64_t want = std::max(config_.init_samples, 4 * config_.codebook_size);
+    const int64_t rows = std::min<int64_t>(features.size(0), (want + per_row - 1) / per_row);
+    const at::Tensor pick =
+        at::tensor(random_permutation(features.size(0), seed), at::kLong).narrow(0, 0, rows).to(features.device());
+    std::vector<at::Tensor> parts;
+    for (int64_t s = 0; s < rows; s += 4096) {
+      const at::Tensor x = features.index_select(0, pick.narrow(0, s, std::min<int64_t>(4096, rows - s)));
+      parts.push_back(forward(x.to(feature_mean.device()), /*bypass_quantizer=*/true).latent);
+    }
+    latents = at::cat(parts);
+  }
+  pq_->fit(latents, init, seed, step);
+}
 
 int64_t pqvae_raw_bits(const ModelConfig& cfg) {
   int64_t bits_per_index = 0;

@@ -6,6 +6,13 @@
 
 namespace semcodec {
 
+PQVAEShared::PQVAEShared(const ModelConfig& cfg)
+    : PQVAEShared(cfg, SharedCodebookPQ(cfg.latent_channels, cfg.d_sub, cfg.codebook_size,
+                                        DeadCodeOptions{cfg.dead_code_restart, cfg.dead_code_after_steps})) {}
+
+PQVAEShared::PQVAEShared(const ModelConfig& cfg, SharedCodebookPQ pq_module)
+    : PQVAE(cfg, pq_module.ptr(), "pqvae_shared", "PQVAE-shared"), pq(std::move(pq_module)) {}
+
 std::shared_ptr<PQVAEShared> load_pqvae_shared(const Checkpoint& ckpt, const std::string& source) {
   auto model = std::dynamic_pointer_cast<PQVAEShared>(load_quantizer(ckpt, source, "cpu"));
   require(model != nullptr, "{}: model.method is '{}', not pqvae_shared", source, ckpt.config.model.method);

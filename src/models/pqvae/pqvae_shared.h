@@ -1,6 +1,6 @@
-// PQVAE-shared (paper Sec. 3): the PQ-VAE with ONE codebook shared by all 25
-// positions and all c / d_sub sub-spaces (SharedCodebookPQ); the method
-// pqvae_shared.
+// PQVAE-shared (paper Sec. 3), the method pqvae_shared: the PQ-VAE with ONE
+// codebook shared by all 25 positions and all c / d_sub sub-spaces
+// (SharedCodebookPQ), learned by gradient with dead-code restarts.
 #pragma once
 #include <memory>
 #include <string>
@@ -12,9 +12,13 @@ namespace semcodec {
 
 struct Checkpoint;
 
-class PQVAEShared : public PQVAE<SharedCodebookPQ> {
+class PQVAEShared : public PQVAE {
  public:
-  using PQVAE<SharedCodebookPQ>::PQVAE;
+  explicit PQVAEShared(const ModelConfig& cfg);
+  SharedCodebookPQ pq;  // the PQ module, registered as "pq"
+
+ private:
+  PQVAEShared(const ModelConfig& cfg, SharedCodebookPQ pq_module);
 };
 
 // The checkpoint's PQVAE-shared with its weights, in evaluation mode on the

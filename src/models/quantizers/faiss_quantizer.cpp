@@ -97,9 +97,9 @@ class FaissQuantizer : public FittedQuantizer {
   int64_t embed_dim() const override { return o_.embed_dim; }
   bool is_trained() const override { return trained_; }
 
-  void train(const at::Tensor& x_in) override {
-    at::Tensor x = unit_rows_cpu(x_in, o_.embed_dim, "FAISS train");
-    require(x.size(0) > 0, "FAISS train: no training rows");
+  void fit(const at::Tensor& x_in) override {
+    at::Tensor x = unit_rows_cpu(x_in, o_.embed_dim, "FAISS fit");
+    require(x.size(0) > 0, "FAISS fit: no training rows");
     if (o_.train_rows > 0 && x.size(0) > o_.train_rows)  // evenly strided subset
       x = x.index_select(0, at::div(at::arange(o_.train_rows, at::kLong) * x.size(0), o_.train_rows, "floor")).contiguous();
     const int64_t n = x.size(0);
@@ -140,7 +140,7 @@ class FaissQuantizer : public FittedQuantizer {
   }
 
   at::Tensor encode(const at::Tensor& x_in) override {
-    require(trained_, "{}: encode before train", name());
+    require(trained_, "{}: encode before fit", name());
     at::Tensor x = unit_rows_cpu(x_in, o_.embed_dim, "FAISS encode");
     const int64_t n = x.size(0);
     std::vector<uint8_t> codes(static_cast<size_t>(n * code_size()));
@@ -156,7 +156,7 @@ class FaissQuantizer : public FittedQuantizer {
   }
 
   at::Tensor decode(const at::Tensor& indices) override {
-    require(trained_, "{}: decode before train", name());
+    require(trained_, "{}: decode before fit", name());
     at::Tensor idx = checked_indices_cpu(indices, o_.m, alphabet_size(0), "FAISS decode");
     const int64_t n = idx.size(0);
     std::vector<uint8_t> codes = pack_codes(idx, code_size(), o_.nbits);
@@ -173,7 +173,7 @@ class FaissQuantizer : public FittedQuantizer {
   }
 
   std::map<std::string, at::Tensor> state() const override {
-    require(trained_, "{}: no state before train", name());
+    require(trained_, "{}: no state before fit", name());
     if (rq_) return {{"rq.codebooks", to_tensor(rq_->codebooks, {o_.m, alphabet_size(0), o_.embed_dim})}};
     std::map<std::string, at::Tensor> s{
         {"pq.centroids", to_tensor(pq_->centroids, {o_.m, alphabet_size(0), padded_ / o_.m})}};

@@ -54,7 +54,7 @@ struct FaissQuantizerOptions {
   bool pad_dims = true;
   int64_t rq_beam = 5;
   int64_t opq_iterations = 10;
-  int64_t train_rows = 0;   // 0 = every row given to train()
+  int64_t train_rows = 0;   // 0 = every row given to fit()
   uint64_t seed = 1234;     // FAISS k-means seed
 };
 

@@ -17,7 +17,7 @@ namespace semcodec {
 
 class FittedQuantizer : public Quantizer {
  public:
-  // False until train() or load_state() ran; encode/decode refuse to run before.
+  // False until fit() or load_state() ran; encode/decode refuse to run before.
   virtual bool is_trained() const = 0;
   // Everything decode() and encode() depend on.
   virtual std::map<std::string, at::Tensor> state() const = 0;

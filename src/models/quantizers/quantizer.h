@@ -16,9 +16,10 @@ class Quantizer {
   virtual ~Quantizer() = default;
   virtual std::string name() const = 0;
   // Fits codebooks or levels to [N, D] training embeddings (FAISS's
-  // Index::train). Methods trained by gradient descent (the auto-encoders)
-  // are fitted by the trainer instead and keep this no-op.
-  virtual void train(const at::Tensor& x) {}
+  // Index::train; named apart from torch::nn::Module::train, which the
+  // networks also have). Methods trained by gradient descent (the
+  // auto-encoders) are trained by the trainer instead and keep this no-op.
+  virtual void fit(const at::Tensor& x) {}
   // [N, D] float embeddings -> [N, slots()] int64 indices.
   virtual at::Tensor encode(const at::Tensor& x) = 0;
   // [N, slots()] int64 indices -> [N, D] float32 reconstructions.

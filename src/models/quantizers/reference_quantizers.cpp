@@ -34,16 +34,16 @@ UniformQuantizer::UniformQuantizer(int64_t embed_dim, int64_t bits, bool per_dim
   require(bits >= 2 && bits <= 16, "uniform quantizer: {} bits outside [2, 16]", bits);
 }
 
-void UniformQuantizer::train(const at::Tensor& x_in) {
-  at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "uniform quantizer train");
-  require(x.size(0) > 0, "uniform quantizer train: no training rows");
+void UniformQuantizer::fit(const at::Tensor& x_in) {
+  at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "uniform quantizer fit");
+  require(x.size(0) > 0, "uniform quantizer fit: no training rows");
   at::Tensor max_abs = per_dim_ ? std::get<0>(x.abs().max(0)) : x.abs().max().view({1});
   const double qmax = static_cast<double>((int64_t{1} << (bits_ - 1)) - 1);
   scale_ = (max_abs / qmax).clamp_min(1e-12).contiguous();
 }
 
 at::Tensor UniformQuantizer::encode(const at::Tensor& x_in) {
-  require(is_trained(), "{}: encode before train", name());
+  require(is_trained(), "{}: encode before fit", name());
   at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "uniform quantizer encode");
   const int64_t half = int64_t{1} << (bits_ - 1);
   at::Tensor q = at::round(x / scale_).clamp(-static_cast<double>(half), static_cast<double>(half - 1));
@@ -51,14 +51,14 @@ at::Tensor UniformQuantizer::encode(const at::Tensor& x_in) {
 }
 
 at::Tensor UniformQuantizer::decode(const at::Tensor& indices) {
-  require(is_trained(), "{}: decode before train", name());
+  require(is_trained(), "{}: decode before fit", name());
   at::Tensor idx = checked_indices_cpu(indices, embed_dim_, alphabet_size(0), "uniform quantizer decode");
   const int64_t half = int64_t{1} << (bits_ - 1);
   return ((idx - half).to(at::kFloat) * scale_).contiguous();
 }
 
 std::map<std::string, at::Tensor> UniformQuantizer::state() const {
-  require(is_trained(), "{}: no state before train", name());
+  require(is_trained(), "{}: no state before fit", name());
   return {{"scale", scale_}};
 }
 

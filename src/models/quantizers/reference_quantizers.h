@@ -39,7 +39,7 @@ class UniformQuantizer : public FittedQuantizer {
  public:
   UniformQuantizer(int64_t embed_dim, int64_t bits, bool per_dim_scale);
   std::string name() const override { return bits_ == 8 ? "int8" : bits_ == 4 ? "int4" : "uniform"; }
-  void train(const at::Tensor& x) override;
+  void fit(const at::Tensor& x) override;
   at::Tensor encode(const at::Tensor& x) override;  // q + 2^(b-1)
   at::Tensor decode(const at::Tensor& indices) override;
   int64_t slots() const override { return embed_dim_; }

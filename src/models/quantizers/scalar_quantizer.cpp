@@ -21,9 +21,9 @@ void LearnedScalarQuantizer::set_levels(at::Tensor levels) {
   thresholds_ = ((levels_.narrow(1, 0, l - 1) + levels_.narrow(1, 1, l - 1)) * 0.5).contiguous();
 }
 
-void LearnedScalarQuantizer::train(const at::Tensor& x_in) {
-  at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "learned SQ train");
-  require(x.size(0) > 0, "learned SQ train: no training rows");
+void LearnedScalarQuantizer::fit(const at::Tensor& x_in) {
+  at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "learned SQ fit");
+  require(x.size(0) > 0, "learned SQ fit: no training rows");
   const int64_t n = x.size(0), levels = alphabet_size(0);
   LloydMaxOptions opt;
   opt.iterations = iterations_;
@@ -49,7 +49,7 @@ void LearnedScalarQuantizer::train(const at::Tensor& x_in) {
 }
 
 at::Tensor LearnedScalarQuantizer::encode(const at::Tensor& x_in) {
-  require(is_trained(), "learned SQ: encode before train");
+  require(is_trained(), "learned SQ: encode before fit");
   at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "learned SQ encode");
   if (!per_dim_) return at::bucketize(x, thresholds_[0]).to(at::kLong);
   // One sorted threshold row per dimension: searchsorted over [D, N].
@@ -57,14 +57,14 @@ at::Tensor LearnedScalarQuantizer::encode(const at::Tensor& x_in) {
 }
 
 at::Tensor LearnedScalarQuantizer::decode(const at::Tensor& indices) {
-  require(is_trained(), "learned SQ: decode before train");
+  require(is_trained(), "learned SQ: decode before fit");
   at::Tensor idx = checked_indices_cpu(indices, embed_dim_, alphabet_size(0), "learned SQ decode");
   if (!per_dim_) return levels_[0].index_select(0, idx.reshape({-1})).view(idx.sizes()).contiguous();
   return levels_.gather(1, idx.t()).t().contiguous();
 }
 
 std::map<std::string, at::Tensor> LearnedScalarQuantizer::state() const {
-  require(is_trained(), "learned SQ: no state before train");
+  require(is_trained(), "learned SQ: no state before fit");
   return {{"levels", levels_}};
 }
 

@@ -25,7 +25,7 @@ class LearnedScalarQuantizer : public FittedQuantizer {
   LearnedScalarQuantizer(int64_t embed_dim, int64_t bits, bool per_dim, int64_t iterations = 100);
 
   std::string name() const override { return per_dim_ ? "learned_sq_per_dim" : "learned_sq"; }
-  void train(const at::Tensor& x) override;
+  void fit(const at::Tensor& x) override;
   at::Tensor encode(const at::Tensor& x) override;
   at::Tensor decode(const at::Tensor& indices) override;
   int64_t slots() const override { return embed_dim_; }

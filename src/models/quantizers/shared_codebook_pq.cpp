@@ -10,8 +10,9 @@
 
 namespace semcodec {
 
-SharedCodebookPQImpl::SharedCodebookPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size)
-    : channels_(channels), d_sub_(d_sub), codebook_size_(codebook_size) {
+SharedCodebookPQImpl::SharedCodebookPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size,
+                                           DeadCodeOptions dead_codes)
+    : channels_(channels), d_sub_(d_sub), codebook_size_(codebook_size), dead_codes_(dead_codes) {
   require(d_sub > 0 && channels % d_sub == 0, "d_sub {} must divide the latent channels {}", d_sub, channels);
   require(codebook_size >= 2 && codebook_size <= 65536, "codebook size {} outside [2, 65536]", codebook_size);
   codebook = register_parameter("codebook", at::zeros({codebook_size, d_sub}));
@@ -95,6 +96,24 @@ std::vector<int64_t> SharedCodebookPQImpl::restart_dead_codes(const at::Tensor& 
   codebook.index_copy_(0, id_t, src);
   last_used.index_fill_(0, id_t, step);
   return ids;
+}
+
+void SharedCodebookPQImpl::fit(const at::Tensor& latents, const std::string& init, uint64_t seed, int64_t step) {
+  if (init == "uniform")
+    init_uniform(seed);
+  else
+    init_from_data(subvectors(latents), init, seed);
+  last_used.fill_(step);  // no codeword counts as dead yet
+}
+
+CodebookUpdate SharedCodebookPQImpl::update_after_step(const at::Tensor&, const PQForward& quantized, int64_t step,
+                                                       uint64_t seed, const SumOverRanks&) {
+  CodebookUpdate u;
+  if (!dead_codes_.enabled) return u;
+  u.parameter = "codebook";
+  u.rows = restart_dead_codes(quantized.indices, quantized.subvectors, step, dead_codes_.after_steps, seed);
+  u.restarts = static_cast<int64_t>(u.rows.size());
+  return u;
 }
 
 }  // namespace semcodec

@@ -4,33 +4,24 @@
 // nearest codeword (squared Euclidean). Training uses the straight-through
 // estimator plus the VQ-VAE codebook and commitment terms.
 #pragma once
-#include <torch/nn/module.h>
-
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "models/quantizers/pq_module.h"
 
 namespace semcodec {
 
-struct PQForward {
-  at::Tensor quantized;        // [N, P, c], straight-through: value of q, gradient of z
-  at::Tensor indices;          // [N, P*c/d_sub] int64, slot = position * subspaces + subspace
-  at::Tensor codebook_loss;    // mean((q - sg(z))^2): moves only the codebook
-  at::Tensor commitment_loss;  // mean((sg(q) - z)^2): moves only the encoder
-  at::Tensor subvectors;       // [N*P*c/d_sub, d_sub] detached encoder sub-vectors
-};
-
-class SharedCodebookPQImpl : public torch::nn::Module {
+class SharedCodebookPQImpl : public PQModule {
  public:
-  SharedCodebookPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size);
+  SharedCodebookPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size, DeadCodeOptions dead_codes = {});
 
-  PQForward forward(const at::Tensor& z);
+  PQForward forward(const at::Tensor& z) override;
   // Latents z are [N, P, c] (P positions). Sub-vectors in slot order: [N*P*subspaces, d_sub].
   at::Tensor subvectors(const at::Tensor& z) const;
-  // Codewords for indices [N, P*subspaces] -> [N, P, c].
-  at::Tensor lookup(const at::Tensor& indices, int64_t positions) const;
+  at::Tensor lookup(const at::Tensor& indices, int64_t positions) const override;
 
-  // The paper's initialization: U(-1, 1).
-  void init_uniform(uint64_t seed);
+  void init_uniform(uint64_t seed) override;
   // From encoder sub-vectors: "kmeans" (k-means++ then Lloyd) or "sample" (random rows).
   void init_from_data(const at::Tensor& subvectors, const std::string& method, uint64_t seed);
 
@@ -40,14 +31,25 @@ class SharedCodebookPQImpl : public torch::nn::Module {
   std::vector<int64_t> restart_dead_codes(const at::Tensor& indices, const at::Tensor& recent, int64_t step,
                                           int64_t after_steps, uint64_t seed);
 
-  int64_t codebook_size() const { return codebook_size_; }
+  // PQModule: one codebook, so a codeword's id is its index; the codebook is
+  // learned by gradient (the codebook loss), and after a step only dead
+  // codewords change (re-seeded from the batch's sub-vectors).
+  int64_t codebook_size() const override { return codebook_size_; }
+  int64_t subspaces() const override { return channels_ / d_sub_; }
+  int64_t codeword_count() const override { return codebook_size_; }
+  at::Tensor codeword_ids(const at::Tensor& indices) const override { return indices; }
+  int64_t subvectors_per_codebook(int64_t positions) const override { return positions * subspaces(); }
+  void fit(const at::Tensor& latents, const std::string& init, uint64_t seed, int64_t step) override;
+  CodebookUpdate update_after_step(const at::Tensor& latents, const PQForward& quantized, int64_t step, uint64_t seed,
+                                   const SumOverRanks& sum_over_ranks) override;
+
   int64_t d_sub() const { return d_sub_; }
-  int64_t subspaces() const { return channels_ / d_sub_; }
   at::Tensor codebook;   // [K, d_sub] parameter
   at::Tensor last_used;  // [K] int64 buffer: last step a codeword was chosen (dead-code tracking)
 
  private:
   int64_t channels_, d_sub_, codebook_size_;
+  DeadCodeOptions dead_codes_;
 };
 TORCH_MODULE(SharedCodebookPQ);
 

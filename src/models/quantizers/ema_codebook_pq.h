@@ -1,6 +1,7 @@
-// Product quantization with a separate codebook per sub-space, learned
-// k-means style: the quantizer of the VQ-VAE k-means PQ baseline (van den
-// Oord et al. 2017 with EMA codebooks; Wu & Flierl 2019 product codebooks).
+// Product quantization with a separate codebook per sub-space, initialized by
+// k-means and moved by exponential moving averages: the quantizer of the
+// VQ-VAE k-means PQ baseline (van den Oord et al. 2017 with EMA codebooks;
+// Wu & Flierl 2019 product codebooks).
 //
 // Each c-dim latent vector at each of the P positions is cut into
 // S = c / d_sub sub-vectors; sub-space s has its own codebook [K, d_sub]
@@ -14,14 +15,12 @@
 // loss. The encoder still gets the commitment term and the straight-through
 // gradient.
 #pragma once
-#include <utility>
-#include <torch/nn/module.h>
-
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "models/quantizers/shared_codebook_pq.h"
+#include "models/quantizers/pq_module.h"
 #include "util/config_fields.h"
 
 namespace semcodec {
@@ -41,21 +40,20 @@ struct EmaCodebookOptions {
   }
 };
 
-class KMeansPQImpl : public torch::nn::Module {
+class EmaCodebookPQImpl : public PQModule {
  public:
-  KMeansPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size, int64_t positions, bool per_position);
+  EmaCodebookPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size, int64_t positions,
+                    const EmaCodebookOptions& options = {}, DeadCodeOptions dead_codes = {});
 
   // Latents [N, P, c] -> quantized (straight-through), indices [N, P*S],
   // codebook_loss 0, commitment mean((sg(q) - z)^2), subvectors [N*P*S, d_sub].
-  PQForward forward(const at::Tensor& z);
-  // Indices [N, P*S] -> codewords [N, P, c].
-  at::Tensor lookup(const at::Tensor& indices) const;
+  PQForward forward(const at::Tensor& z) override;
+  // Indices [N, P*S] -> codewords [N, P, c] (`positions` must be P).
+  at::Tensor lookup(const at::Tensor& indices, int64_t positions) const override;
   // Sub-vectors grouped by codebook: [G, rows, d_sub] (rows = N*P or N).
   at::Tensor grouped(const at::Tensor& z) const;
-  // Indices [N, P*S] -> codebook-global ids g * K + k, [N, P*S].
-  at::Tensor global_ids(const at::Tensor& indices) const;
 
-  void init_uniform(uint64_t seed);
+  void init_uniform(uint64_t seed) override;
   // "kmeans" (k-means++ then Lloyd, per codebook) or "sample" on latents [N, P, c].
   void init_from_latents(const at::Tensor& z, const std::string& method, uint64_t seed);
 
@@ -75,9 +73,19 @@ class KMeansPQImpl : public torch::nn::Module {
   int64_t restart_dead_codes(const at::Tensor& z, const at::Tensor& indices, int64_t step, int64_t after_steps,
                              uint64_t seed);
 
+  // PQModule: G codebooks of K codewords; codeword ids are g * K + k. After
+  // a step the codewords move by EMA (statistics summed over ranks), then
+  // dead ones are re-seeded.
+  int64_t codebook_size() const override { return codebook_size_; }
+  int64_t subspaces() const override { return channels_ / d_sub_; }
+  int64_t codeword_count() const override { return groups_ * codebook_size_; }
+  at::Tensor codeword_ids(const at::Tensor& indices) const override;
+  int64_t subvectors_per_codebook(int64_t positions) const override { return per_position_ ? 1 : positions; }
+  void fit(const at::Tensor& latents, const std::string& init, uint64_t seed, int64_t step) override;
+  CodebookUpdate update_after_step(const at::Tensor& latents, const PQForward& quantized, int64_t step, uint64_t seed,
+                                   const SumOverRanks& sum_over_ranks) override;
+
   int64_t groups() const { return groups_; }
-  int64_t subspaces() const { return channels_ / d_sub_; }
-  int64_t codebook_size() const { return codebook_size_; }
   int64_t d_sub() const { return d_sub_; }
 
   at::Tensor codebook;   // [G, K, d_sub]
@@ -92,7 +100,9 @@ class KMeansPQImpl : public torch::nn::Module {
   at::Tensor ungroup(const at::Tensor& idx, int64_t n) const;
   int64_t channels_, d_sub_, codebook_size_, positions_, groups_;
   bool per_position_;
+  double ema_decay_, ema_epsilon_;
+  DeadCodeOptions dead_codes_;
 };
-TORCH_MODULE(KMeansPQ);
+TORCH_MODULE(EmaCodebookPQ);
 
 }  // namespace semcodec

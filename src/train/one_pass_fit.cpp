@@ -1,4 +1,4 @@
-#include "train/fit_quantizer.h"
+#include "train/one_pass_fit.h"
 
 #include "codec/entropy_fit.h"
 
@@ -47,7 +47,7 @@ nlohmann::json slot_usage(const Quantizer& q, const at::Tensor& indices) {
           {"codebook_size", total}};
 }
 
-TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
+TrainResult fit_in_one_pass(const RunConfig& cfg, const TrainOptions& opt) {
   const std::string& src = opt.config_source;
   validate(cfg, src);
   validate_method_keys(cfg.model, src);
@@ -57,7 +57,6 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   configure_threads(cfg.train.threads);
 
   RunData data = load_run_data(cfg, src);
-  const FeatureSet& all = data.all;
   const ClassSplit& split = data.split;
   const FeatureSet& train = data.train;
   const HeldoutValidator& val = data.val;
@@ -65,26 +64,19 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
   TrainResult result = run_outputs(cfg.output.dir);
   if (opt.resume) {
     // A fit is one step: a finished run with the same model and split is done.
-    require(file_exists(result.last_checkpoint), "{}: nothing to resume (no last.safetensors)", result.run_dir);
-    Checkpoint ck = load_checkpoint(result.last_checkpoint);
-    require(to_json(ck.config.model) == to_json(cfg.model),
-            "{}: the checkpoint was fitted with a different model config than {}", result.last_checkpoint, src);
-    require(ck.train_classes == split.train && ck.heldout_classes == split.heldout,
-            "{}: the checkpoint used a different class split than {}", result.last_checkpoint, src);
+    const Checkpoint ck = checkpoint_to_resume(result, cfg, split, src);
     result.best_top1 = ck.state.best_top1;
     result.best_epoch = ck.state.best_epoch;
     return result;
   }
-  if (!opt.overwrite && file_exists(result.last_checkpoint))
-    fail("{}: the run directory already holds a checkpoint; pass --resume to continue it or --overwrite to start again",
-         result.run_dir);
+  refuse_to_overwrite(result, opt);
 
   std::shared_ptr<FittedQuantizer> q = make_fitted_quantizer(cfg.model);
   write_resolved_config(result.run_dir, cfg);
   if (opt.progress)
     fmt::print(stderr, "fitting {} on {} training rows ({} classes)...\n", q->name(), train.size(), split.train.size());
   auto t0 = Clock::now();
-  q->train(train.features);
+  q->fit(train.features);
   const double fit_seconds = seconds_since(t0);
 
   const at::Tensor probe =
@@ -126,11 +118,7 @@ TrainResult fit_quantizer_run(const RunConfig& cfg, const TrainOptions& opt) {
     fmt::print(stderr, "  fitted in {:.2f} s; val top1 {:.2f}% (clean {:.2f}%)  cos {:.4f}  {} raw bits\n",
                fit_seconds, 100 * acc.top1, 100 * val.clean.top1, cos, q->raw_bits());
 
-  Checkpoint ck;
-  ck.config = cfg;
-  ck.train_classes = split.train;
-  ck.heldout_classes = split.heldout;
-  ck.dataset = dataset_provenance(cfg.data.features, all);
+  Checkpoint ck = run_checkpoint(cfg, data);
   ck.model = q->state();
   ck.state.epochs_done = 1;
   ck.state.best_top1 = acc.top1;
