@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "codec/checkpoint_codec.h"
 #include "data/feature_store.h"
 #include "util/atomic_file.h"
@@ -27,9 +28,9 @@ void add_compress(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--features", o->features, "feature file to compress (.h5)")->required();
   cmd->add_option("-o,--out", o->out, "output stream; default <features without .h5>.scb");
-  cmd->add_option("--batch", o->batch, "rows per network call")->capture_default_str()->check(CLI::Range(1, 1 << 24));
-  cmd->add_option("--device", o->device, "auto | cpu | cuda[:N]")->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_codec_batch_option(cmd, o->batch);
+  add_device_option(cmd, o->device);
+  add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     std::unique_ptr<Codec> codec = load_codec(o->checkpoint, o->device);
     codec->set_batch_size(o->batch);

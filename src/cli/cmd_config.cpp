@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "models/run_config.h"
 #include "util/config.h"
 
@@ -15,7 +16,7 @@ void add_config(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("config", "print every config key with its default and meaning, or resolve a config file");
   cmd->add_option("file", o->file, "YAML config to validate and print fully resolved (omit to list all keys)");
-  cmd->add_option("--set", o->sets, "override a key, e.g. --set model.codebook_size=8");
+  add_set_option(cmd, o->sets);
   cmd->callback([o] {
     if (o->file.empty()) {
       fmt::print("{}", format_key_docs(describe<RunConfig>()));

@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "codec/checkpoint_codec.h"
+#include "codec/decoded_features.h"
 #include "data/feature_store.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -32,9 +34,9 @@ void add_decompress(CLI::App& app) {
                   "feature file the stream was compressed from: labels, ids, class names, text embeddings and image "
                   "sizes are copied from it (default: none; labels 0, ids item/<row>, one class 'unknown')")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--batch", o->batch, "rows per network call")->capture_default_str()->check(CLI::Range(1, 1 << 24));
-  cmd->add_option("--device", o->device, "auto | cpu | cuda[:N]")->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_codec_batch_option(cmd, o->batch);
+  add_device_option(cmd, o->device);
+  add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     std::unique_ptr<Codec> codec = load_codec(o->checkpoint, o->device);
     codec->set_batch_size(o->batch);
@@ -59,22 +61,8 @@ void add_decompress(CLI::App& app) {
       fail("{}: {}", o->stream, e.what());
     }
     bar.finish();
-    FeatureSet out;
     const int64_t n = d.rate.items;
-    if (!o->features.empty()) {
-      FeatureSet meta = read_feature_file(o->features);
-      require(meta.size() == n, "{}: {} rows, but stream {} holds {} items; --features must be the file it was "
-              "compressed from", o->features, meta.size(), o->stream, n);
-      out = std::move(meta);
-      out.attrs.preprocessing += fmt::format(" | semcodec reconstruction ({})", fingerprint_hex(codec->fingerprint()).substr(0, 16));
-    } else {
-      out.labels = at::zeros({n}, at::kLong);
-      for (int64_t i = 0; i < n; ++i) out.ids.push_back(fmt::format("item/{}", i));
-      out.class_names = {"unknown"};
-      out.attrs.preprocessing = fmt::format("semcodec reconstruction ({})", fingerprint_hex(codec->fingerprint()).substr(0, 16));
-    }
-    out.features = d.features;
-    out.attrs.tool_version.clear();
+    const FeatureSet out = decoded_feature_set(d.features, codec->fingerprint(), o->features, o->stream);
     const std::string path = o->out.empty()
                                  ? std::filesystem::path(o->stream).replace_extension(".recon.h5").string()
                                  : o->out;

@@ -5,10 +5,12 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "data/device.h"
 #include "data/feature_store.h"
 #include "data/image_dataset.h"
 #include "data/npy.h"
+#include "models/clip/clip_model.h"
 #include "models/clip/clip_weights.h"
 #include "models/clip/text_embeddings.h"
 #include "util/error.h"
@@ -41,11 +43,8 @@ void run_embed_text(const EmbedTextOpts& o) {
           "{}: --out writes a .npy array [C, D] (float32); use --features to store into a feature file", o.out);
   require(o.batch > 0, "--batch must be positive, got {}", o.batch);
   const c10::Device device = resolve_device(o.device);
-  c10::ScalarType dtype = at::kFloat;
-  if (o.dtype != "float32") {
-    require(device.is_cuda(), "--dtype {} needs --device cuda: the CPU build computes in float32 only", o.dtype);
-    dtype = o.dtype == "float16" ? at::kHalf : at::kBFloat16;
-  }
+  const c10::ScalarType dtype = clip_compute_dtype(o.dtype, device);
+  configure_threads(0, gemm_backend_for(dtype, device));
 
   // Inputs are all read and checked before the (long) text encoding starts.
   FeatureFileInfo info;
@@ -120,13 +119,11 @@ void add_embed_text(CLI::App& app) {
                   "feature file to store them in as class_embeddings (rewritten atomically; rows untouched)");
   cmd->add_option("-o,--out", o->out, "also / instead write them to a .npy file [C, D] float32");
   cmd->add_option("--batch", o->batch, "prompts per model call")->capture_default_str();
-  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "model compute type; float16 / bfloat16 need CUDA")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
+  add_device_option(cmd, o->device);
+  add_clip_dtype_option(cmd, o->dtype);
   cmd->add_flag("--allow-model-mismatch", o->allow_model_mismatch,
                 "store even when the feature file's encoder_model differs from this model");
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] { run_embed_text(*o); });
 }
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "eval/checkpoint_eval.h"
 #include "eval/evaluate.h"
 #include "util/atomic_file.h"
@@ -26,7 +27,7 @@ void add_eval(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"auto", "zero-shot", "ncm"}));
   cmd->add_option("--reference", o->eval.reference_features, "ncm: labelled features whose class means are the prototypes");
   cmd->add_option("--label", o->eval.label, "row label in the report");
-  cmd->add_option("--device", o->eval.device, "auto | cpu | cuda[:N]")->capture_default_str();
+  add_device_option(cmd, o->eval.device);
   cmd->add_option("--bitstream", o->eval.bitstream,
                   "evaluate the reconstructions decoded from this stream (`compress` of --features); bits/image are "
                   "the stream's payload bits")

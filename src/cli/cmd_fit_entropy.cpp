@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "codec/entropy/coder_registry.h"
 #include "codec/entropy_fit.h"
 
@@ -39,8 +40,8 @@ void add_fit_entropy(CLI::App& app) {
                   "fit on at most this many training rows, an even stride through them (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--device", o->fit.device, "auto | cpu | cuda[:N]")->capture_default_str();
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_device_option(cmd, o->fit.device);
+  add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     o->fit.progress = !o->quiet;
     EntropyFitReport r = fit_entropy_from_features(o->checkpoint, o->features, o->fit);

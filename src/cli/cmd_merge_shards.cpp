@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "data/extraction_shards.h"
 
 namespace semcodec::cli {
@@ -25,7 +26,7 @@ void add_merge_shards(CLI::App& app) {
   cmd->add_option("-o,--out", o->out, "the feature file the shards belong to (the extraction's --out)")->required();
   cmd->add_option("--shards", o->shards, "the number of shards N")->required()->check(CLI::PositiveNumber);
   cmd->add_flag("--keep-shards", o->keep, "keep the shard files after the merge");
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_quiet_flag(cmd, o->quiet);
   cmd->footer(
       "Reads <out stem>.shard-R-of-N<ext> for R = 0..N-1 (every one complete) and their .skipped.tsv lists; writes\n"
       "<out> atomically and <out>.skipped.tsv, then removes the shards unless --keep-shards.");

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "train/sweep.h"
 #include "util/error.h"
 
@@ -22,12 +23,12 @@ void add_sweep(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   cmd->add_option("--devices", o->devices, "comma-separated train.device per job slot, e.g. cuda:0,cuda:1");
-  cmd->add_option("--set", o->sets, "override a key in every cell, e.g. --set train.epochs=1 (repeatable)");
+  add_set_option(cmd, o->sets, "in every cell");
   cmd->add_flag("--list", o->list, "print the cells and whether they are done, run nothing");
   cmd->add_flag("--no-report", o->no_report, "do not write the report after the sweep");
   cmd->add_option("--cell", o->cell, "run only this cell in this process (what the sweep's child processes do)");
-  cmd->add_option("--device", o->device, "train.device for --cell");
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_device_option(cmd, o->device, "with --cell: the cell's train.device (default: its config's)");
+  add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     const SweepSpec spec = load_sweep(o->spec, o->sets);
     if (!o->cell.empty()) {

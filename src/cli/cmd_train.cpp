@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/common_options.h"
 #include "train/trainer.h"
 #include "util/config.h"
 
@@ -16,12 +17,12 @@ void add_train(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("train", "train or fit the model.method of a YAML config (keys: docs/config.md, methods: docs/baselines.md)");
   cmd->add_option("-c,--config", o->config, "YAML run config, e.g. configs/pqvae_shared_400.yaml")->required();
-  cmd->add_option("--set", o->sets, "override a key, e.g. --set train.epochs=5 (repeatable)");
+  add_set_option(cmd, o->sets);
   cmd->add_option("--features", o->features, "shorthand for --set data.features=FILE");
   cmd->add_option("-o,--out", o->out, "shorthand for --set output.dir=DIR");
   cmd->add_flag("--resume", o->resume, "continue the run in output.dir from its last checkpoint");
   cmd->add_flag("--overwrite", o->overwrite, "start again even if output.dir holds checkpoints");
-  cmd->add_flag("-q,--quiet", o->quiet, "no progress bar");
+  add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     std::vector<std::string> sets = o->sets;
     if (!o->features.empty()) sets.push_back("data.features=" + o->features);

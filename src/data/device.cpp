@@ -100,4 +100,9 @@ void prefer_avx512_blas(char** argv) {
 #endif
 }
 
+
+GemmBackend gemm_backend_for(c10::ScalarType dtype, const c10::Device& device) {
+  return dtype == c10::ScalarType::BFloat16 && device.is_cpu() ? GemmBackend::OneDnn : GemmBackend::Blas;
+}
+
 }  // namespace semcodec

@@ -1,6 +1,7 @@
 // Where tensors live and how many CPU threads compute on them.
 #pragma once
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <cstdint>
 #include <string>
@@ -22,6 +23,9 @@ bool cpu_has_native_bfloat16();
 enum class GemmBackend { Blas, OneDnn };
 // 0 = every core. OpenMP in some builds starts with one thread: always set it.
 void configure_threads(int64_t threads, GemmBackend gemm = GemmBackend::Blas);
+// The backend of products computed in `dtype` on `device`: oneDNN for
+// bfloat16 on the CPU (it then gets the cores), OpenBLAS otherwise.
+GemmBackend gemm_backend_for(c10::ScalarType dtype, const c10::Device& device);
 // Call first thing in main(): when OpenBLAS chose its AVX2 kernels on a CPU with
 // AVX-512 (it does not recognise recent Xeons), re-executes the program once
 // with OPENBLAS_CORETYPE=SkylakeX. No-op otherwise or when the variable is set.

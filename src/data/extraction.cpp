@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -387,6 +388,12 @@ ExtractionSummary extract_features(const ImageDataset& dataset, const std::strin
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   summary.images_per_second = summary.seconds > 0 ? summary.processed / summary.seconds : 0.0;
   return summary;
+}
+
+
+int default_decode_threads(const c10::Device& device) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return device.is_cuda() ? std::min(cores, 32) : 1;
 }
 
 }  // namespace semcodec

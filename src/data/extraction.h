@@ -6,6 +6,7 @@
 // and listed (`<out>.skipped.tsv`), never fatal.
 #pragma once
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <functional>
@@ -70,5 +71,11 @@ std::vector<SkippedImage> read_skipped_list(const std::string& path);
 
 ExtractionSummary extract_features(const ImageDataset& dataset, const std::string& output, const ImageEncoder& encoder,
                                    const ExtractionOptions& options);
+
+
+// Decode + preprocess workers for a model on `device`: one on the CPU, where
+// the model is ~50x slower than decoding and workers would take cores from
+// its GEMMs; every core (up to 32) for a GPU, which needs them to keep up.
+int default_decode_threads(const c10::Device& device);
 
 }  // namespace semcodec

@@ -238,4 +238,30 @@ void wait_for_shards(const std::string& output, int64_t count, const ShardWaitOp
   }
 }
 
+
+ShardPlan plan_shards(const std::string& shard, const DistEnv& env) {
+  ShardPlan p;
+  if (!shard.empty()) {
+    p.spec = parse_shard_spec(shard);
+    p.independent = true;
+    return p;
+  }
+  p.spec = {env.rank, env.world_size};
+  p.local_rank = env.local_rank;
+  p.merge = env.distributed() && env.rank == 0;
+  return p;
+}
+
+std::string finish_shard(const std::string& output, const ShardPlan& plan, const ShardWaitOptions& wait,
+                         bool keep_shards, bool progress) {
+  if (!plan.merge)
+    return fmt::format("shard {}/{} done; {}", plan.spec.index, plan.spec.count,
+                       plan.independent ? fmt::format("once every shard is done, merge them with: semcodec "
+                                                      "merge-shards -o {} --shards {}", output, plan.spec.count)
+                                        : "rank 0 merges the shards into " + output);
+  if (progress) fmt::print(stderr, "waiting for the other {} shards of {}\n", plan.spec.count - 1, output);
+  wait_for_shards(output, plan.spec.count, wait);
+  return describe(merge_feature_shards(output, plan.spec.count, keep_shards, progress));
+}
+
 }  // namespace semcodec

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "util/distributed_env.h"
+
 namespace semcodec {
 
 struct ShardSpec {
@@ -64,5 +66,27 @@ struct ShardWaitOptions {
 // stalled shards and the command that finishes them, after timeout_s without
 // progress.
 void wait_for_shards(const std::string& output, int64_t count, const ShardWaitOptions& options = {});
+
+
+// Which part of the images this process embeds, and whether it merges the
+// shards afterwards. An explicit "R/N" (`shard`: independent jobs, e.g. a
+// SLURM array) embeds shard R and nobody merges (`semcodec merge-shards`
+// does); otherwise the job's ranks decide (semcodec launch, torchrun, srun):
+// rank R of N embeds shard R, and rank 0 waits for the others and merges.
+struct ShardPlan {
+  ShardSpec spec;
+  int64_t local_rank = 0;
+  bool merge = false;        // this process merges the shards once they are complete
+  bool independent = false;  // an explicit R/N: the shards are merged by hand
+  bool sharded() const { return spec.count > 1; }
+};
+ShardPlan plan_shards(const std::string& shard, const DistEnv& env);
+
+// After this process's shard of `output` is complete: the merging rank waits
+// for the other shards and merges them (telling stderr while it waits when
+// `progress`); every other process is told what happens next. Returns the line
+// to report.
+std::string finish_shard(const std::string& output, const ShardPlan& plan, const ShardWaitOptions& wait,
+                         bool keep_shards, bool progress);
 
 }  // namespace semcodec

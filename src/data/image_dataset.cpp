@@ -349,4 +349,49 @@ void validate_dataset(const ImageDataset& ds) {
   }
 }
 
+void check_image_source(const ImageSource& o) {
+  const int sources = !o.dataset.empty() + !o.list.empty();
+  require(sources <= 1, "give one of --dataset and --list (with --root for an ImageFolder tree)");
+  require(sources == 1 || !o.root.empty(), "no images: give --dataset CONFIG, --root FOLDER (ImageFolder) or --list FILE");
+  require(o.dataset.empty() || o.classes.empty(), "--classes is for --root / --list; a dataset config names its classes");
+}
+
+ImageDataset load_image_source(const ImageSource& o) {
+  ImageDataset ds;
+  if (!o.dataset.empty()) {
+    ds = load_dataset(read_dataset_spec(o.dataset, o.root));
+  } else if (!o.list.empty()) {
+    ClassList classes;
+    if (!o.classes.empty()) classes = read_class_list_file(o.classes);
+    ImageListFormat format;
+    format.base_dir = o.root;
+    ds.records = read_image_list(o.list, classes.keys, format);
+    ds.class_keys = classes.keys;
+    ds.class_names = classes.names;
+    ds.name = std::filesystem::path(o.list).stem().string();
+    if (ds.class_names.empty()) {
+      int64_t max_label = -1;
+      for (const auto& r : ds.records) max_label = std::max(max_label, r.label);
+      for (int64_t i = 0; i <= max_label; ++i) ds.class_names.push_back("class_" + std::to_string(i));
+    }
+  } else {
+    require(std::filesystem::is_directory(o.root), "{}: no such image folder", o.root);
+    ds = scan_image_folder(o.root);
+    if (!o.classes.empty()) {
+      const ClassList classes = read_class_list_file(o.classes);
+      require(classes.names.size() == ds.class_names.size(), "{}: {} class names for the {} class folders of {}",
+              o.classes, classes.names.size(), ds.class_names.size(), o.root);
+      ds.class_names = classes.names;
+    }
+    ds.name = std::filesystem::path(o.root).lexically_normal().filename().string();
+    if (ds.name.empty()) ds.name = std::filesystem::path(o.root).lexically_normal().parent_path().filename().string();
+  }
+  if (!o.name.empty()) ds.name = o.name;
+  if (!o.split.empty()) ds.split = o.split;
+  require(!ds.records.empty(), "dataset '{}' has no images", ds.name);
+  if (o.limit > 0 && o.limit < static_cast<int64_t>(ds.records.size())) ds.records.resize(static_cast<size_t>(o.limit));
+  validate_dataset(ds);
+  return ds;
+}
+
 }  // namespace semcodec

@@ -75,4 +75,18 @@ ImageDataset load_dataset(const DatasetSpec& spec);
 // Checks ids are unique and labels inside [0, C); names the offending record.
 void validate_dataset(const ImageDataset& dataset);
 
+
+// The images of an extraction, as `extract` names them: a dataset config, an
+// ImageFolder tree (root alone) or a list file (paths relative to root when
+// given), with optional class names (not with a dataset config), a name and
+// split stored in the feature file, and a trial limit.
+struct ImageSource {
+  std::string dataset, root, list, classes, name, split;
+  int64_t limit = 0;  // the first `limit` images only (0 = all)
+};
+// Checks the combination before anything is read.
+void check_image_source(const ImageSource& source);
+// The dataset, validated; Error when it has no image.
+ImageDataset load_image_source(const ImageSource& source);
+
 }  // namespace semcodec

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "train/distributed_env.h"
+#include "util/distributed_env.h"
 
 namespace semcodec {
 

@@ -20,6 +20,8 @@
 #include <fstream>
 #include <thread>
 
+#include "cli_runner.h"
+#include "cuda_support.h"
 #include "data/clip_preprocess.h"
 #include "data/feature_store.h"
 #include "data/image_decode.h"
@@ -28,8 +30,6 @@
 #include "models/clip/clip_weights.h"
 #include "models/clip/text_embeddings.h"
 #include "models/clip/tokenizer.h"
-#include "cli_runner.h"
-#include "cuda_support.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
 
@@ -476,6 +476,26 @@ TEST_CASE("embed-text stores the template-averaged class text embeddings", "[cli
     CHECK(again.class_names == names);
     CHECK(at::equal(again.features, before.features));
   }
+}
+
+TEST_CASE("embed-text in bfloat16 on the CPU stays within bfloat16 rounding of float32, as extract does",
+          "[cli][embed-text]") {
+  const TinyClip clip = tiny_clip();
+  if (!clip.ok()) return;
+  TempDir d("cli-embed-text-bf16");
+  std::ofstream(d.file("names.txt")) << "soldier ant\nbumble bee\ntabby cat\n";
+  const std::string args = "embed-text -m " + q(clip.model) + " --bpe " + q(clip.bpe) + " --classes " +
+                           q(d.file("names.txt")) + " --templates simple --device cpu -q -o ";
+  REQUIRE(run(args + q(d.file("f32.npy"))).code == 0);
+  const Run b = run(args + q(d.file("bf16.npy")) + " --dtype bfloat16");
+  INFO(b.output);
+  REQUIRE(b.code == 0);
+  const at::Tensor x = npy_to_tensor(read_npy(d.file("f32.npy"))), y = npy_to_tensor(read_npy(d.file("bf16.npy")));
+  REQUIRE(x.sizes() == y.sizes());
+  const at::Tensor cos = (x * y).sum(1);  // unit rows
+  INFO("per-class cosine " << cos);
+  CHECK(cos.min().item<double>() > 0.995);
+  CHECK((x - y).abs().max().item<double>() > 1e-6);  // it did compute in bfloat16
 }
 
 TEST_CASE("extract and embed-text refuse bad inputs with a message and leave no output", "[cli][extract]") {

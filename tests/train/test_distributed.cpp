@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "train/data_parallel.h"
-#include "train/distributed_env.h"
 #include "train/distributed_sampler.h"
+#include "util/distributed_env.h"
 #include "util/error.h"
 
 using namespace semcodec;

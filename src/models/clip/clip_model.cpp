@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "data/device.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
 
@@ -166,6 +167,20 @@ double ClipModel::logit_scale() const { return std::exp(weights_.at("logit_scale
 
 at::Tensor ClipModel::logits_per_image(const at::Tensor& images, const at::Tensor& tokens) const {
   return logit_scale() * at::matmul(encode_image_normalized(images), encode_text_normalized(tokens).t());
+}
+
+
+c10::ScalarType clip_compute_dtype(const std::string& name, const c10::Device& device) {
+  if (name == "float32") return at::kFloat;
+  if (name == "bfloat16") {
+    if (device.is_cpu() && !cpu_has_native_bfloat16())
+      fmt::print(stderr, "warning: this CPU has no native bfloat16 (AMX / AVX512-BF16); --dtype bfloat16 will be "
+                         "slower than float32 here\n");
+    return at::kBFloat16;
+  }
+  require(name == "float16", "unknown model compute type '{}' (float32, bfloat16 or float16)", name);
+  require(device.is_cuda(), "--dtype float16 needs --device cuda (on the CPU use float32 or bfloat16)");
+  return at::kHalf;
 }
 
 }  // namespace semcodec

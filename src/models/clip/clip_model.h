@@ -80,4 +80,12 @@ class ClipModel {
   std::vector<Block> vision_blocks_, text_blocks_;
 };
 
+
+// The type a CLIP model computes in for `name` (extract's and embed-text's
+// --dtype) on `device`: float32 (OpenAI's reference numerics); bfloat16 on a
+// GPU or a CPU (oneDNN: fast with AMX / AVX512-BF16, slower than float32
+// without, which it warns about on stderr); float16 on a GPU only (the CPU
+// build has no half GEMMs). Error otherwise.
+c10::ScalarType clip_compute_dtype(const std::string& name, const c10::Device& device);
+
 }  // namespace semcodec

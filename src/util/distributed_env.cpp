@@ -1,4 +1,4 @@
-#include "train/distributed_env.h"
+#include "util/distributed_env.h"
 
 #include <cstdlib>
 
