@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "data/feature_store.h"
 #include "data/importer.h"
+#include "util/error.h"
 
 namespace semcodec::cli {
 
@@ -22,14 +23,20 @@ void split_key(const std::string& spec, std::string& path, std::string& key) {
 
 void add_import(CLI::App& app) {
   struct Opts {
-    std::string features, labels, class_names, text, sizes, ids, out, dtype = "float32";
+    std::vector<std::string> features, labels;
+    std::string class_names, text, sizes, ids, out, dtype = "float32";
     bool no_normalize = false;
     ImportOptions imp;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("import", "turn embeddings you already have (.npy/.npz, e.g. clip-retrieval) into a feature file");
-  cmd->add_option("--features", o->features, "[N, D] embeddings: file.npy or file.npz[:key]")->required();
-  cmd->add_option("--labels", o->labels, "[N] integer labels: file.npy or file.npz[:key]")->required();
+  cmd->add_option("--features", o->features,
+                  "[N, D] embeddings: file.npy or file.npz[:key]; repeat (with --labels) to concatenate sources")
+      ->required();
+  cmd->add_option("--labels", o->labels,
+                  "[N] integer labels: file.npy or file.npz[:key], one per --features; sources with labels from "
+                  "different files get disjoint classes")
+      ->required();
   cmd->add_option("--class-names", o->class_names, "text file, one class name per line (default class_<i>)");
   cmd->add_option("--text-embeddings", o->text, "[C, D] class text embeddings (.npy/.npz[:key]) for zero-shot");
   cmd->add_option("--image-sizes", o->sizes, "[N, 2] (height, width) of the source images, for bpp");
@@ -43,8 +50,16 @@ void add_import(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "float32 or float16 storage")->capture_default_str()->check(CLI::IsMember({"float32", "float16"}));
   cmd->callback([o] {
     ImportOptions imp = o->imp;
-    split_key(o->features, imp.features_path, imp.features_key);
-    split_key(o->labels, imp.labels_path, imp.labels_key);
+    require(o->features.size() == o->labels.size(), "import: {} --features sources but {} --labels",
+            o->features.size(), o->labels.size());
+    split_key(o->features[0], imp.features_path, imp.features_key);
+    split_key(o->labels[0], imp.labels_path, imp.labels_key);
+    for (size_t i = 1; i < o->features.size(); ++i) {
+      ImportRows r;
+      split_key(o->features[i], r.features_path, r.features_key);
+      split_key(o->labels[i], r.labels_path, r.labels_key);
+      imp.more_rows.push_back(r);
+    }
     if (!o->text.empty()) split_key(o->text, imp.text_embeddings_path, imp.text_embeddings_key);
     if (!o->sizes.empty()) split_key(o->sizes, imp.image_sizes_path, imp.image_sizes_key);
     imp.class_names_path = o->class_names;

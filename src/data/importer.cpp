@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -61,37 +62,91 @@ at::Tensor as_float_matrix(const at::Tensor& t, const std::string& name, const c
   return t.to(at::kFloat).contiguous();
 }
 
-}  // namespace
+// One source's rows (normalized when asked) and labels, checked.
+struct LoadedRows {
+  at::Tensor x, labels;
+  std::string features_name, labels_name;
+};
 
-FeatureSet import_embeddings(const ImportOptions& o) {
-  FeatureSet set;
-  std::string fname, lname;
-  at::Tensor x = as_float_matrix(load_array(o.features_path, o.features_key, "features", fname), fname, "features");
+LoadedRows load_rows(const ImportRows& r, bool normalize) {
+  LoadedRows out;
+  std::string& fname = out.features_name;
+  std::string& lname = out.labels_name;
+  at::Tensor x = as_float_matrix(load_array(r.features_path, r.features_key, "features", fname), fname, "features");
   const int64_t n = x.size(0), d = x.size(1);
   require(n > 0, "{}: no rows", fname);
   require(d > 0, "{}: zero-dimensional embeddings", fname);
   if (!at::isfinite(x).all().item<bool>()) {
-    int64_t r = at::logical_not(at::isfinite(x)).any(1).nonzero()[0][0].item<int64_t>();
-    fail("{}: row {} contains NaN or Inf", fname, r);
+    int64_t bad = at::logical_not(at::isfinite(x)).any(1).nonzero()[0][0].item<int64_t>();
+    fail("{}: row {} contains NaN or Inf", fname, bad);
   }
-  at::Tensor norms = x.norm(2, 1);
-  if (o.normalize) {
+  if (normalize) {
+    at::Tensor norms = x.norm(2, 1);
     at::Tensor zero = norms.eq(0);
     if (zero.any().item<bool>()) fail("{}: row {} has zero norm and cannot be normalized", fname, zero.nonzero()[0][0].item<int64_t>());
     x = x / norms.unsqueeze(1);
   }
-  set.features = x;
+  out.x = x;
 
-  at::Tensor labels = load_array(o.labels_path, o.labels_key, "labels", lname);
+  at::Tensor labels = load_array(r.labels_path, r.labels_key, "labels", lname);
   require(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool,
           "{}: labels must be integers, found {}", lname, std::string(at::toString(labels.scalar_type())));
   if (labels.dim() == 2 && labels.size(1) == 1) labels = labels.squeeze(1);
   require(labels.dim() == 1, "{}: labels must be 1-D [N], found {} dimensions", lname, labels.dim());
   require(labels.size(0) == n, "{}: {} labels but {} has {} rows", lname, labels.size(0), fname, n);
-  labels = labels.to(at::kLong).contiguous();
-  const int64_t lmin = labels.min().item<int64_t>(), lmax = labels.max().item<int64_t>();
+  out.labels = labels.to(at::kLong).contiguous();
+  const int64_t lmin = out.labels.min().item<int64_t>();
   require(lmin >= 0, "{}: negative label {}", lname, lmin);
-  set.labels = labels;
+  return out;
+}
+
+}  // namespace
+
+FeatureSet import_embeddings(const ImportOptions& o) {
+  FeatureSet set;
+  std::vector<ImportRows> sources = {{o.features_path, o.features_key, o.labels_path, o.labels_key}};
+  sources.insert(sources.end(), o.more_rows.begin(), o.more_rows.end());
+  std::vector<LoadedRows> parts;
+  for (const ImportRows& r : sources) parts.push_back(load_rows(r, o.normalize));
+  const std::string& fname = parts[0].features_name;
+  const std::string& lname = parts[0].labels_name;
+  const int64_t d = parts[0].x.size(1);
+  for (const LoadedRows& p : parts)
+    require(p.x.size(1) == d, "{}: rows have dimension {}, {} has {}", p.features_name, p.x.size(1), fname, d);
+
+  // Each labels file's classes follow the previous files' classes.
+  std::vector<std::string> files;
+  std::vector<int64_t> file_classes;
+  auto file_index = [&](const std::string& path) {
+    for (size_t i = 0; i < files.size(); ++i)
+      if (files[i] == path) return i;
+    files.push_back(path);
+    file_classes.push_back(0);
+    return files.size() - 1;
+  };
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const size_t f = file_index(sources[i].labels_path);
+    file_classes[f] = std::max(file_classes[f], parts[i].labels.max().item<int64_t>() + 1);
+  }
+  const bool several_files = files.size() > 1;
+  require(!several_files || (o.class_names_path.empty() && o.text_embeddings_path.empty()),
+          "import: labels from {} files ({}, {}, ...) get disjoint classes named class_<i>; class names and text "
+          "embeddings apply to a single labels file",
+          files.size(), files[0], files[1]);
+  std::vector<at::Tensor> xs, ys;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const size_t f = file_index(sources[i].labels_path);
+    int64_t offset = 0;
+    for (size_t g = 0; g < f; ++g) offset += file_classes[g];
+    xs.push_back(parts[i].x);
+    ys.push_back(parts[i].labels + offset);
+  }
+  at::Tensor x = parts.size() == 1 ? parts[0].x : at::cat(xs, 0);
+  at::Tensor labels = parts.size() == 1 ? parts[0].labels : at::cat(ys, 0);
+  const int64_t n = x.size(0);
+  set.features = x.contiguous();
+  const int64_t lmax = labels.max().item<int64_t>();
+  set.labels = labels.contiguous();
 
   if (!o.text_embeddings_path.empty()) {
     std::string tname;
@@ -133,9 +188,12 @@ FeatureSet import_embeddings(const ImportOptions& o) {
     set.ids = read_lines(o.ids_path, "ids");
     require(static_cast<int64_t>(set.ids.size()) == n, "{}: {} ids for {} rows", o.ids_path, set.ids.size(), n);
   } else {
-    const std::string stem = std::filesystem::path(o.features_path).stem().string();
     set.ids.reserve(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) set.ids.push_back(stem + "/" + std::to_string(i));
+    for (size_t p = 0; p < parts.size(); ++p) {
+      std::string stem = std::filesystem::path(sources[p].features_path).stem().string();
+      if (parts.size() > 1 && !sources[p].features_key.empty()) stem += ":" + sources[p].features_key;
+      for (int64_t i = 0; i < parts[p].x.size(0); ++i) set.ids.push_back(stem + "/" + std::to_string(i));
+    }
   }
   set.attrs = o.attrs;
   return set;

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/feature_set.h"
 
@@ -10,9 +11,20 @@ namespace semcodec {
 
 // Array sources are a .npy path, or a .npz path plus `*_key` (a .npz
 // holding a single array needs no key).
+struct ImportRows {
+  std::string features_path, features_key;  // [N, D] float16/32/64
+  std::string labels_path, labels_key;      // [N] (or [N, 1]) integers
+};
+
+// Rows come from one or more sources, concatenated in order. Sources whose
+// labels come from the same file share its label space; each further labels
+// file gets the classes after the previous files' (max label + 1 each), so
+// two datasets imported together keep disjoint classes (class names and text
+// embeddings then cannot be given).
 struct ImportOptions {
   std::string features_path, features_key;            // [N, D] float16/32/64
   std::string labels_path, labels_key;                // [N] (or [N, 1]) integers
+  std::vector<ImportRows> more_rows;                  // further sources after the first
   std::string class_names_path;                       // .txt, one name per line; else class_<i>
   std::string text_embeddings_path, text_embeddings_key;  // optional [C, D]
   std::string image_sizes_path, image_sizes_key;      // optional [N, 2] integers (height, width)

@@ -21,6 +21,7 @@ namespace semcodec {
   METHOD(faiss_pq)               \
   METHOD(faiss_opq)              \
   METHOD(faiss_rq)               \
+  METHOD(faiss_lsq)              \
   METHOD(float16)                \
   METHOD(int8)                   \
   METHOD(int4)

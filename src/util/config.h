@@ -121,23 +121,29 @@ class YamlWriter {
   YAML::Emitter& out_;
 };
 
+// With `defaults` (the same struct's default JSON), keys added later are left
+// out while they hold their default (Limits::added_later).
 class JsonWriter {
  public:
-  explicit JsonWriter(nlohmann::json& out) : out_(out) {}
+  explicit JsonWriter(nlohmann::json& out, const nlohmann::json* defaults = nullptr) : out_(out), defaults_(defaults) {}
   template <class T>
-  void field(const char* key, T& member, const char*, const Limits&) {
-    out_[key] = member;
+  void field(const char* key, T& member, const char*, const Limits& limits) {
+    nlohmann::json value = member;
+    if (!limits.hashed_when_default && defaults_ && defaults_->contains(key) && (*defaults_)[key] == value) return;
+    out_[key] = std::move(value);
   }
   template <class Sub>
   void section(const char* key, Sub& sub) {
     nlohmann::json inner = nlohmann::json::object();
-    JsonWriter writer(inner);
+    const nlohmann::json* sub_defaults = defaults_ && defaults_->contains(key) ? &(*defaults_)[key] : nullptr;
+    JsonWriter writer(inner, sub_defaults);
     sub.visit(writer);
     out_[key] = std::move(inner);
   }
 
  private:
   nlohmann::json& out_;
+  const nlohmann::json* defaults_;
 };
 
 class DocCollector {
@@ -212,9 +218,13 @@ std::string to_yaml(const S& config) {
 
 template <class S>
 nlohmann::json to_json(const S& config) {
+  S defaults{};
+  nlohmann::json default_json = nlohmann::json::object();
+  config_detail::JsonWriter default_writer(default_json);
+  defaults.visit(default_writer);
   S copy = config;
   nlohmann::json out = nlohmann::json::object();
-  config_detail::JsonWriter writer(out);
+  config_detail::JsonWriter writer(out, &default_json);
   copy.visit(writer);
   return out;
 }

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <fstream>
 
 #include "data/importer.h"
@@ -124,6 +125,52 @@ TEST_CASE("import from .npz keys with default class names", "[importer]") {
   CHECK(contains(error_of([&] { import_embeddings(o); }), "holds 2 arrays"));
   o.features_key = "nope";
   CHECK(contains(error_of([&] { import_embeddings(o); }), "no array named 'nope'"));
+}
+
+TEST_CASE("import concatenates sources; each labels file gets its own classes", "[importer]") {
+  TempDir dir("import_multi");
+  at::Tensor a = at::tensor({3.0f, 4.0f, 0.0f, 2.0f}).reshape({2, 2});
+  at::Tensor b = at::tensor({0.0f, 5.0f}).reshape({1, 2});
+  at::Tensor c = at::tensor({1.0f, 0.0f, 1.0f, 1.0f, -2.0f, 0.0f}).reshape({3, 2});
+  write_npy(dir.file("a.npy"), a);
+  write_npy(dir.file("b.npy"), b);
+  write_npy(dir.file("c.npy"), c);
+  write_npy(dir.file("la.npy"), at::tensor({0, 2}, at::kLong));  // dataset 1: classes 0..2
+  write_npy(dir.file("lb.npy"), at::tensor({1}, at::kLong));
+  write_npy(dir.file("lc.npy"), at::tensor({1, 0, 1}, at::kLong));  // dataset 2: classes 0..1
+  ImportOptions o;
+  o.features_path = dir.file("a.npy");
+  o.labels_path = dir.file("la.npy");
+  o.more_rows = {{dir.file("b.npy"), "", dir.file("lb.npy"), ""}, {dir.file("c.npy"), "", dir.file("lc.npy"), ""}};
+  FeatureSet s = import_embeddings(o);
+  // Files: la (max 2 -> 3 classes), lb (max 1 -> 2 classes), lc (max 1 -> 2 classes): offsets 0, 3, 5.
+  CHECK(s.size() == 6);
+  CHECK(s.num_classes() == 7);
+  CHECK(s.labels.equal(at::tensor({0, 2, 4, 6, 5, 6}, at::kLong)));
+  // Rows by hand: (3,4)/5, (0,2)/2, (0,5)/5, (1,0), (1,1)/sqrt2, (-2,0)/2.
+  const float r = 1.0f / std::sqrt(2.0f);
+  at::Tensor expect = at::tensor({0.6f, 0.8f, 0.f, 1.f, 0.f, 1.f, 1.f, 0.f, r, r, -1.f, 0.f}).reshape({6, 2});
+  CHECK((s.features - expect).abs().max().item<float>() < 1e-6f);
+  CHECK(s.ids[0] == "a/0");
+  CHECK(s.ids[2] == "b/0");
+  CHECK(s.ids[5] == "c/2");
+
+  // Two sources sharing one labels file share its classes.
+  ImportOptions same = o;
+  same.more_rows = {{dir.file("a.npy"), "", dir.file("la.npy"), ""}};
+  FeatureSet t = import_embeddings(same);
+  CHECK(t.num_classes() == 3);
+  CHECK(t.labels.equal(at::tensor({0, 2, 0, 2}, at::kLong)));
+
+  ImportOptions named = o;
+  std::ofstream(dir.file("names.txt")) << "x\ny\nz\n";
+  named.class_names_path = dir.file("names.txt");
+  CHECK(contains(error_of([&] { import_embeddings(named); }), "disjoint classes"));
+  ImportOptions wide = o;
+  write_npy(dir.file("w.npy"), at::ones({1, 3}));
+  wide.more_rows[1].features_path = dir.file("w.npy");
+  wide.more_rows[1].labels_path = dir.file("lb.npy");
+  CHECK(contains(error_of([&] { import_embeddings(wide); }), "dimension 3"));
 }
 
 TEST_CASE("import the real CLIP ViT-B/32 Food-101 subset", "[importer][shared]") {

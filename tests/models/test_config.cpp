@@ -339,6 +339,13 @@ TEST_CASE("config: a checkpoint config stored before the method registry loads a
   // Same keys and values, hence the same config hash and sweep cell keys.
   CHECK(to_json(c) == stored);
   CHECK(config_hash(c) == config_detail::fnv1a64_hex(stored.dump()));
+  // A key added later (faiss_lsq_*) enters the canonical form only when set.
+  CHECK_FALSE(to_json(c)["model"].contains("faiss_lsq_train_iters"));
+  RunConfig lsq = c;
+  lsq.model.options<FaissOptions>().lsq_train_iters = 7;
+  CHECK(to_json(lsq)["model"]["faiss_lsq_train_iters"] == 7);
+  CHECK(config_hash(lsq) != config_hash(c));
+  CHECK(from_json<RunConfig>(to_json(lsq), "lsq").model.options<FaissOptions>().lsq_train_iters == 7);
   // A copy owns its options.
   RunConfig copy = c;
   copy.model.options<FaissOptions>().bits = 128;

@@ -41,13 +41,13 @@ TEST_CASE("fit path: every fitted method writes best/last, metrics and config, a
   FeatureSet set = read_feature_file(data);
   std::vector<std::string> methods = {"learned_sq", "learned_sq_per_dim", "float16", "int8", "int4"};
   if (faiss_available()) {
-    for (const char* m : {"faiss_pq", "faiss_opq", "faiss_rq"}) methods.push_back(m);
+    for (const char* m : {"faiss_pq", "faiss_opq", "faiss_rq", "faiss_lsq"}) methods.push_back(m);
   } else {
     WARN("built without FAISS: faiss_* skipped");
   }
   const std::map<std::string, double> bits = {{"learned_sq", 128},      {"learned_sq_per_dim", 128}, {"float16", 1024},
                                               {"int8", 512},            {"int4", 256},               {"faiss_pq", 32},
-                                              {"faiss_opq", 32},        {"faiss_rq", 32}};
+                                              {"faiss_opq", 32},        {"faiss_rq", 32},            {"faiss_lsq", 32}};
   for (const std::string& method : methods) {
     INFO(method);
     RunConfig cfg = fitted_run(data, dir.file(method), method);

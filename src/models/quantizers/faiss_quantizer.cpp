@@ -12,6 +12,7 @@
 #include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/ProductQuantizer.h>
+#include <faiss/impl/LocalSearchQuantizer.h>
 #include <faiss/impl/ResidualQuantizer.h>
 #endif
 
@@ -78,11 +79,12 @@ at::Tensor to_tensor(const std::vector<float>& v, at::IntArrayRef shape) {
 class FaissQuantizer : public FittedQuantizer {
  public:
   explicit FaissQuantizer(const FaissQuantizerOptions& o) : o_(o) {
-    require(o.kind == "pq" || o.kind == "opq" || o.kind == "rq", "FAISS: unknown kind '{}' (pq, opq or rq)", o.kind);
+    require(o.kind == "pq" || o.kind == "opq" || o.kind == "rq" || o.kind == "lsq",
+            "FAISS: unknown kind '{}' (pq, opq, rq or lsq)", o.kind);
     require(o.nbits >= 1 && o.nbits <= 16, "FAISS: nbits {} outside [1, 16]", o.nbits);
     require(o.opq_iterations >= 1, "FAISS: OPQ needs at least one iteration, got {}", o.opq_iterations);
     require(o.embed_dim >= 1 && o.m >= 1, "FAISS: bad sizes D = {}, M = {}", o.embed_dim, o.m);
-    if (o.kind == "rq") {
+    if (additive()) {
       padded_ = o.embed_dim;
     } else {
       require(o.m <= o.embed_dim, "FAISS: M = {} sub-quantizers for D = {}", o.m, o.embed_dim);
@@ -104,13 +106,9 @@ class FaissQuantizer : public FittedQuantizer {
       x = x.index_select(0, at::div(at::arange(o_.train_rows, at::kLong) * x.size(0), o_.train_rows, "floor")).contiguous();
     const int64_t n = x.size(0);
     try {
-      if (o_.kind == "rq") {
-        rq_ = std::make_unique<faiss::ResidualQuantizer>(o_.embed_dim, o_.m, o_.nbits);
-        rq_->max_beam_size = static_cast<int>(o_.rq_beam);
-        rq_->train_type |= faiss::ResidualQuantizer::Skip_codebook_tables;  // LUTs of (M K)^2 floats
-        rq_->cp.seed = static_cast<int>(o_.seed);
-        rq_->verbose = false;
-        rq_->train(n, x.data_ptr<float>());
+      if (additive()) {
+        aq_ = make_additive();
+        aq_->train(n, x.data_ptr<float>());
       } else {
         at::Tensor y = pad(x);
         if (o_.kind == "opq") {
@@ -145,8 +143,8 @@ class FaissQuantizer : public FittedQuantizer {
     const int64_t n = x.size(0);
     std::vector<uint8_t> codes(static_cast<size_t>(n * code_size()));
     if (n == 0) return at::empty({0, o_.m}, at::kLong);
-    if (rq_) {
-      rq_->compute_codes(x.data_ptr<float>(), codes.data(), n);
+    if (aq_) {
+      aq_->compute_codes(x.data_ptr<float>(), codes.data(), n);
     } else {
       at::Tensor y = pad(x);
       if (rotation_.defined()) y = at::mm(y, rotation_.t()).contiguous();
@@ -160,9 +158,9 @@ class FaissQuantizer : public FittedQuantizer {
     at::Tensor idx = checked_indices_cpu(indices, o_.m, alphabet_size(0), "FAISS decode");
     const int64_t n = idx.size(0);
     std::vector<uint8_t> codes = pack_codes(idx, code_size(), o_.nbits);
-    if (rq_) {
+    if (aq_) {
       at::Tensor out = at::empty({n, o_.embed_dim}, at::kFloat);
-      if (n) rq_->decode(codes.data(), out.data_ptr<float>(), n);
+      if (n) aq_->decode(codes.data(), out.data_ptr<float>(), n);
       return out;
     }
     at::Tensor y = at::empty({n, padded_}, at::kFloat);
@@ -174,7 +172,7 @@ class FaissQuantizer : public FittedQuantizer {
 
   std::map<std::string, at::Tensor> state() const override {
     require(trained_, "{}: no state before fit", name());
-    if (rq_) return {{"rq.codebooks", to_tensor(rq_->codebooks, {o_.m, alphabet_size(0), o_.embed_dim})}};
+    if (aq_) return {{o_.kind + ".codebooks", to_tensor(aq_->codebooks, {o_.m, alphabet_size(0), o_.embed_dim})}};
     std::map<std::string, at::Tensor> s{
         {"pq.centroids", to_tensor(pq_->centroids, {o_.m, alphabet_size(0), padded_ / o_.m})}};
     if (rotation_.defined()) s["opq.rotation"] = rotation_;
@@ -186,15 +184,15 @@ class FaissQuantizer : public FittedQuantizer {
     auto finite = [&](const at::Tensor& t, const char* what) {
       require(at::isfinite(t).all().item<bool>(), "{}: tensor '{}' holds non-finite values", source, what);
     };
-    if (o_.kind == "rq") {
-      require(state.size() == 1, "{}: faiss_rq state must hold exactly 'rq.codebooks' ({} tensors)", source,
+    if (additive()) {
+      const std::string key = o_.kind + ".codebooks";
+      require(state.size() == 1, "{}: faiss_{} state must hold exactly '{}' ({} tensors)", source, o_.kind, key,
               state.size());
-      at::Tensor cb = state_tensor(state, "rq.codebooks", {o_.m, k, o_.embed_dim}, at::kFloat, source);
-      finite(cb, "rq.codebooks");
-      rq_ = std::make_unique<faiss::ResidualQuantizer>(o_.embed_dim, o_.m, o_.nbits);
-      rq_->max_beam_size = static_cast<int>(o_.rq_beam);
-      rq_->codebooks = to_vector(cb);
-      rq_->is_trained = true;
+      at::Tensor cb = state_tensor(state, key, {o_.m, k, o_.embed_dim}, at::kFloat, source);
+      finite(cb, key.c_str());
+      aq_ = make_additive();
+      aq_->codebooks = to_vector(cb);
+      aq_->is_trained = true;
     } else {
       const size_t expected = o_.kind == "opq" ? 2 : 1;
       require(state.size() == expected, "{}: faiss_{} state must hold {} tensors, got {}", source, o_.kind, expected,
@@ -217,6 +215,24 @@ class FaissQuantizer : public FittedQuantizer {
 
  private:
   int64_t code_size() const { return (o_.m * o_.nbits + 7) / 8; }
+  // RQ and LSQ: additive quantizers (a sum of one codeword per codebook) on D.
+  bool additive() const { return o_.kind == "rq" || o_.kind == "lsq"; }
+  std::unique_ptr<faiss::AdditiveQuantizer> make_additive() const {
+    if (o_.kind == "rq") {
+      auto rq = std::make_unique<faiss::ResidualQuantizer>(o_.embed_dim, o_.m, o_.nbits);
+      rq->max_beam_size = static_cast<int>(o_.rq_beam);
+      rq->train_type |= faiss::ResidualQuantizer::Skip_codebook_tables;  // LUTs of (M K)^2 floats
+      rq->cp.seed = static_cast<int>(o_.seed);
+      rq->verbose = false;
+      return rq;
+    }
+    auto lsq = std::make_unique<faiss::LocalSearchQuantizer>(o_.embed_dim, o_.m, o_.nbits);
+    lsq->train_iters = static_cast<size_t>(o_.lsq_train_iters);
+    lsq->encode_ils_iters = static_cast<size_t>(o_.lsq_encode_ils_iters);
+    lsq->random_seed = static_cast<int>(o_.seed);
+    lsq->verbose = false;
+    return lsq;
+  }
   at::Tensor pad(const at::Tensor& x) const {
     if (padded_ == o_.embed_dim) return x.contiguous();
     return at::zeros({x.size(0), padded_}, at::kFloat).index_copy_(1, positions_, x).contiguous();
@@ -226,7 +242,7 @@ class FaissQuantizer : public FittedQuantizer {
   int64_t padded_ = 0;
   at::Tensor positions_, rotation_;  // rotation_ [D', D'] (opq only)
   std::unique_ptr<faiss::ProductQuantizer> pq_;
-  std::unique_ptr<faiss::ResidualQuantizer> rq_;
+  std::unique_ptr<faiss::AdditiveQuantizer> aq_;  // rq, lsq
   bool trained_ = false;
 };
 
@@ -261,7 +277,7 @@ void validate_faiss(const ModelConfig& c, const std::string& source) {
   }
 }
 
-// `kind`: pq | opq | rq, the method name's suffix.
+// `kind`: pq | opq | rq | lsq, the method name's suffix.
 std::shared_ptr<Quantizer> make_faiss(const ModelConfig& c, const char* kind) {
   const FaissOptions& f = c.options<FaissOptions>();
   FaissQuantizerOptions o;
@@ -272,6 +288,8 @@ std::shared_ptr<Quantizer> make_faiss(const ModelConfig& c, const char* kind) {
   o.pad_dims = f.pad_dims;
   o.rq_beam = f.rq_beam;
   o.opq_iterations = f.opq_iterations;
+  o.lsq_train_iters = f.lsq_train_iters;
+  o.lsq_encode_ils_iters = f.lsq_encode_ils_iters;
   o.train_rows = f.train_rows;
   return make_faiss_quantizer(o);
 }
@@ -303,4 +321,12 @@ MethodInfo faiss_rq_method() {
                      [](const ModelConfig& c) { return make_faiss(c, "rq"); });
 }
 
+}  // namespace semcodec
+
+namespace semcodec {
+MethodInfo faiss_lsq_method() {
+  return faiss_entry<false>("faiss_lsq",
+                            "FAISS local search quantizer (LSQ++, additive codebooks; needs a build with FAISS)",
+                            [](const ModelConfig& c) { return make_faiss(c, "lsq"); });
+}
 }  // namespace semcodec

@@ -2,13 +2,15 @@
 // applied directly to the L2-normalized embedding:
 //   pq  — product quantizer, M sub-quantizers of 2^nbits centroids each;
 //   opq — a learned rotation (OPQ, Ge et al. 2013) followed by PQ;
-//   rq  — residual quantizer, M stages of 2^nbits codewords, beam search.
+//   rq  — residual quantizer, M stages of 2^nbits codewords, beam search;
+//   lsq — local search quantizer (LSQ++, Martinez et al. 2018): M additive
+//         codebooks on the whole of D, encoded jointly by iterated local search.
 // Indices are the per-slot codes [N, M] (alphabet 2^nbits): raw rate M * nbits.
 // When M does not divide D (768 = 2^8 * 3 has no divisor near the Table 1
 // budgets) PQ and OPQ spread D over D' = M * ceil(D / M) dims with zeros
 // (FAISS's uniform RemapDimensionsTransform layout), i.e. uneven sub-spaces.
 //
-// State is kept as plain float tensors (PQ centroids, the OPQ matrix, RQ
+// State is kept as plain float tensors (PQ centroids, the OPQ matrix, RQ / LSQ
 // codebooks), so checkpoints never go through FAISS's own reader.
 // FAISS is optional at build time: without it make_faiss_quantizer fails.
 #pragma once
@@ -20,7 +22,7 @@
 
 namespace semcodec {
 
-// The methods faiss_pq, faiss_opq and faiss_rq's own options (model.faiss_* keys).
+// The methods faiss_pq, faiss_opq, faiss_rq and faiss_lsq's own options (model.faiss_* keys).
 struct FaissOptions {
   int64_t bits = 0;            // bit budget M * nbits (0 = take m)
   int64_t m = 0;               // sub-quantizers (PQ) or stages (RQ); 0 = bits / nbits
@@ -28,6 +30,8 @@ struct FaissOptions {
   bool pad_dims = true;        // PQ/OPQ: pad D with zero dims to a multiple of M
   int64_t rq_beam = 5;         // residual quantizer beam size (training and encoding)
   int64_t opq_iterations = 10; // OPQ outer iterations (FAISS's own default is 50)
+  int64_t lsq_train_iters = 25;      // LSQ codebook-update / encoding rounds (FAISS's default)
+  int64_t lsq_encode_ils_iters = 16; // LSQ local-search iterations per encoding (FAISS's default)
   int64_t train_rows = 0;      // rows used to fit FAISS (0 = all training rows)
   template <class V> void visit(V& v) {
     v.field("faiss_bits", bits, "faiss_*: bit budget M * nbits (0 = use faiss_m)", Limits::range(0, 1e6));
@@ -42,18 +46,26 @@ struct FaissOptions {
             "faiss_opq: outer iterations alternating rotation and PQ (FAISS's default is 50; the rotation "
             "changes little after ~10)",
             Limits::range(1, 10000));
+    v.field("faiss_lsq_train_iters", lsq_train_iters,
+            "faiss_lsq: training rounds (codebook update + encoding; FAISS's default 25)",
+            Limits::range(1, 10000).added_later());
+    v.field("faiss_lsq_encode_ils_iters", lsq_encode_ils_iters,
+            "faiss_lsq: iterated-local-search rounds per encoding (FAISS's default 16)",
+            Limits::range(1, 10000).added_later());
     v.field("faiss_train_rows", train_rows, "faiss_*: training rows used to fit (0 = all)", Limits::range(0, 1e12));
   }
 };
 
 struct FaissQuantizerOptions {
-  std::string kind = "pq";  // pq | opq | rq
+  std::string kind = "pq";  // pq | opq | rq | lsq
   int64_t embed_dim = 768;
   int64_t m = 50;           // sub-quantizers (pq, opq) or stages (rq)
   int64_t nbits = 8;
   bool pad_dims = true;
   int64_t rq_beam = 5;
   int64_t opq_iterations = 10;
+  int64_t lsq_train_iters = 25;
+  int64_t lsq_encode_ils_iters = 16;
   int64_t train_rows = 0;   // 0 = every row given to fit()
   uint64_t seed = 1234;     // FAISS k-means seed
 };
