@@ -129,13 +129,12 @@ int main(int argc, char** argv) {
     const double clean = 100.0 * prototype_accuracy(coded.x, coded.y, means, classes).top1;
     for (double b : parse_list(bits)) {
       AdaptiveKLTOptions o;
-      o.embed_dim = train.size(1);
       o.target_bits = b;
       o.deadzone = deadzone;
-      o.basis_precisions = parse_list(precisions);
-      o.max_stream_basis = max_basis;
+      o.basis_precisions = precisions;
+      o.max_stream_directions = max_basis;
       o.stream_mean = stream_mean;
-      AdaptiveKLT q(o);
+      AdaptiveKLT q(train.size(1), o);
       double t0 = now();
       q.train(train);
       const double fit_s = now() - t0;

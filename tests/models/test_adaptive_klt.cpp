@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "models/quantizers/adaptive_klt.h"
-#include "util/bit_io.h"
+#include "codec/entropy/bit_io.h"
 #include "util/error.h"
 
 using namespace semcodec;
@@ -48,9 +48,8 @@ at::Tensor structured_rows(int64_t n, int64_t d, const std::vector<double>& var,
   return (mu + at::matmul(z, e.t())).to(at::kFloat);
 }
 
-AdaptiveKLTOptions small_options(int64_t d, double bits) {
+AdaptiveKLTOptions small_options(double bits) {
   AdaptiveKLTOptions o;
-  o.embed_dim = d;
   o.target_bits = bits;
   o.max_symbol = 15;
   o.fit_rows = 4000;
@@ -61,11 +60,11 @@ AdaptiveKLTOptions small_options(int64_t d, double bits) {
 
 TEST_CASE("bit_io: Rice codes round-trip and cost what the formula says", "[adaptive_klt][bits]") {
   std::vector<uint8_t> out;
-  BitSink sink(out);
+  detail::BitWriter sink(out);
   const std::vector<int64_t> values = {0, -1, 1, 5, -7, 1000, -100000, 3};
   int64_t expected_bits = 0;
   for (int64_t v : values) {
-    sink.put_rice(v, 2);
+    put_rice(sink, v, 2);
     expected_bits += rice_bits(v, 2);
   }
   sink.flush();
@@ -73,16 +72,16 @@ TEST_CASE("bit_io: Rice codes round-trip and cost what the formula says", "[adap
   // 1000 -> 2000 >> 2 = 500 >= 24: escape 24 + 32; -100000 likewise; 3 -> 6: 1 + 1 + 2 = 4.
   CHECK(expected_bits == 3 + 3 + 3 + 5 + 6 + 56 + 56 + 4);
   CHECK(static_cast<int64_t>(out.size()) == (expected_bits + 7) / 8);
-  BitSource src(out.data(), out.size(), "test");
-  for (int64_t v : values) CHECK(src.get_rice(2) == v);
-  src.finish();
+  detail::BitReader src(out.data(), out.size());
+  for (int64_t v : values) CHECK(get_rice(src, 2) == v);
+  src.finish("test");
   out.push_back(0);
-  BitSource extra(out.data(), out.size(), "test");
-  for (size_t i = 0; i < values.size(); ++i) extra.get_rice(2);
-  CHECK_THROWS_WITH(extra.finish(), Catch::Contains("trailing"));
-  BitSource cut(out.data(), 2, "test");
-  CHECK_THROWS_WITH([&] { for (size_t i = 0; i < values.size(); ++i) cut.get_rice(2); }(),
-                    Catch::Contains("truncated"));
+  detail::BitReader extra(out.data(), out.size());
+  for (size_t i = 0; i < values.size(); ++i) get_rice(extra, 2);
+  CHECK_THROWS_WITH(extra.finish("test"), Catch::Contains("trailing"));
+  detail::BitReader cut(out.data(), 2);
+  for (size_t i = 0; i < values.size(); ++i) get_rice(cut, 2);
+  CHECK(cut.overrun());
 }
 
 TEST_CASE("adaptive_klt: table classes follow 4 per octave of sigma / step", "[adaptive_klt]") {
@@ -102,7 +101,7 @@ TEST_CASE("adaptive_klt: the fitted basis is the training rows' principal direct
   const std::vector<double> var = {0.09, 0.04, 0.02, 0.01, 0.005, 0.0025, 0.0012, 0.0006};
   at::Tensor e;
   at::Tensor x = structured_rows(6000, d, var, 0.0, 1, &e);
-  AdaptiveKLT q(small_options(d, 24));
+  AdaptiveKLT q(d, small_options(24));
   q.train(x);
   auto st = q.state();
   // Reference: eigenvectors of the covariance of the normalized rows, in double.
@@ -125,7 +124,7 @@ TEST_CASE("adaptive_klt: the default context reconstructs what a hand computatio
   const int64_t d = 6;
   const std::vector<double> var = {0.05, 0.03, 0.02, 0.01, 0.004, 0.002};
   at::Tensor x = structured_rows(3000, d, var, 0.1, 2);
-  AdaptiveKLT q(small_options(d, 20));
+  AdaptiveKLT q(d, small_options(20));
   q.train(x);
   auto st = q.state();
   at::Tensor rows = structured_rows(5, d, var, 0.1, 3);
@@ -168,7 +167,7 @@ TEST_CASE("adaptive_klt: a planned stream meets its rate, counted from its bytes
   }
   at::Tensor train = structured_rows(4000, d, var_train, 0.0, 4);
   for (double bits : {24.0, 48.0}) {
-    AdaptiveKLT q(small_options(d, bits));
+    AdaptiveKLT q(d, small_options(bits));
     q.train(train);
     at::Tensor stream = structured_rows(1500, d, var_stream, 0.4, 5);
     auto side = q.plan_stream(stream);
@@ -202,7 +201,7 @@ TEST_CASE("adaptive_klt: side information parses back to the same context", "[ad
   const int64_t d = 12;
   std::vector<double> var(d);
   for (int64_t j = 0; j < d; ++j) var[j] = 0.03 * std::pow(0.75, j);
-  AdaptiveKLT q(small_options(d, 40));
+  AdaptiveKLT q(d, small_options(40));
   q.train(structured_rows(3000, d, var, 0.0, 6));
   at::Tensor stream = structured_rows(800, d, var, 0.3, 7);
   auto side = q.plan_stream(stream);
@@ -220,7 +219,7 @@ TEST_CASE("adaptive_klt: malformed side information is refused", "[adaptive_klt]
   const int64_t d = 10;
   std::vector<double> var(d);
   for (int64_t j = 0; j < d; ++j) var[j] = 0.03 * std::pow(0.7, j);
-  AdaptiveKLT q(small_options(d, 40));
+  AdaptiveKLT q(d, small_options(40));
   q.train(structured_rows(3000, d, var, 0.0, 8));
   auto side = q.plan_stream(structured_rows(600, d, var, 0.2, 9));
   const std::vector<uint8_t>& good = side->bytes;
@@ -249,9 +248,9 @@ TEST_CASE("adaptive_klt: malformed side information is refused", "[adaptive_klt]
 TEST_CASE("adaptive_klt: the state round-trips and bad states are refused", "[adaptive_klt]") {
   const int64_t d = 6;
   const std::vector<double> var = {0.05, 0.03, 0.02, 0.01, 0.004, 0.002};
-  AdaptiveKLT q(small_options(d, 20));
+  AdaptiveKLT q(d, small_options(20));
   q.train(structured_rows(2000, d, var, 0.1, 10));
-  AdaptiveKLT r(small_options(d, 20));
+  AdaptiveKLT r(d, small_options(20));
   r.load_state(q.state(), "test");
   at::Tensor rows = structured_rows(50, d, var, 0.1, 11);
   CHECK(at::equal(q.encode(rows), r.encode(rows)));
@@ -259,7 +258,7 @@ TEST_CASE("adaptive_klt: the state round-trips and bad states are refused", "[ad
   auto st = q.state();
   st.at("bank_counts") = st.at("bank_counts").clone();
   st.at("bank_counts")[3][0] = 0;
-  AdaptiveKLT bad(small_options(d, 20));
+  AdaptiveKLT bad(d, small_options(20));
   CHECK_THROWS_WITH(bad.load_state(st, "ckpt.safetensors"), Catch::Contains("bank_counts"));
   st = q.state();
   st.erase("basis");

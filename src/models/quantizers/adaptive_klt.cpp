@@ -7,7 +7,8 @@
 #include <cstring>
 #include <limits>
 
-#include "util/bit_io.h"
+#include "codec/entropy/bit_io.h"
+#include "models/method_registry.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
 
@@ -35,7 +36,6 @@ namespace {
 
 constexpr int kBasisExponentOffset = 192;
 constexpr int kBasisExponentScale = 8;
-constexpr int kMaxRiceParameter = 24;
 
 double basis_step(int exponent) {
   return std::exp2(static_cast<double>(exponent - kBasisExponentOffset) / kBasisExponentScale);
@@ -146,18 +146,35 @@ std::vector<double> to_vector(const at::Tensor& t) {
 
 }  // namespace
 
-AdaptiveKLT::AdaptiveKLT(AdaptiveKLTOptions options) : options_(std::move(options)) {
-  require(options_.embed_dim >= 2, "adaptive_klt: embedding dimension {} < 2", options_.embed_dim);
-  require(options_.target_bits > 0, "adaptive_klt: target_bits must be > 0, got {}", options_.target_bits);
-  require(options_.deadzone >= 0 && options_.deadzone < 0.5, "adaptive_klt: deadzone {} outside [0, 0.5)",
+AdaptiveKLT::AdaptiveKLT(int64_t embed_dim, AdaptiveKLTOptions options)
+    : embed_dim_(embed_dim), options_(std::move(options)) {
+  require(embed_dim_ >= 2, "adaptive_klt: embedding dimension {} < 2", embed_dim_);
+  require(options_.target_bits > 0, "adaptive_klt: klt_target_bits must be > 0, got {}", options_.target_bits);
+  require(options_.deadzone >= 0 && options_.deadzone < 0.5, "adaptive_klt: klt_deadzone {} outside [0, 0.5)",
           options_.deadzone);
-  require(options_.max_symbol >= 1 && options_.max_symbol <= 32767, "adaptive_klt: max_symbol {} outside [1, 32767]",
-          options_.max_symbol);
-  require(options_.max_stream_basis >= 0, "adaptive_klt: max_stream_basis {} < 0", options_.max_stream_basis);
-  require(!options_.basis_precisions.empty(), "adaptive_klt: no basis precision candidates");
-  for (double b : options_.basis_precisions)
-    require(b > 0 && std::isfinite(b), "adaptive_klt: basis precision {} must be > 0", b);
-  require(options_.fit_rows >= 1, "adaptive_klt: fit_rows must be >= 1");
+  require(options_.max_symbol >= 1 && options_.max_symbol <= 32767,
+          "adaptive_klt: klt_max_symbol {} outside [1, 32767]", options_.max_symbol);
+  require(options_.max_stream_directions >= 0, "adaptive_klt: klt_max_stream_directions {} < 0",
+          options_.max_stream_directions);
+  require(options_.fit_rows >= 1, "adaptive_klt: klt_fit_rows must be >= 1");
+  basis_precisions_ = parse_basis_precisions(options_.basis_precisions, "adaptive_klt");
+}
+
+std::vector<double> parse_basis_precisions(const std::string& text, const std::string& source) {
+  std::vector<double> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    require(!item.empty() && end == item.c_str() + item.size() && std::isfinite(v) && v > 0 && v <= 64,
+            "{}: model.klt_basis_precisions: '{}' is not a number in (0, 64] (expected e.g. \"0.5,1,2\")", source,
+            item);
+    out.push_back(v);
+    start = comma + 1;
+  }
+  return out;
 }
 
 int AdaptiveKLT::table_class(double sigma, double step) {
@@ -169,14 +186,14 @@ int AdaptiveKLT::table_class(double sigma, double step) {
 
 int64_t AdaptiveKLT::alphabet_size(int64_t slot) const {
   require(is_trained(), "adaptive_klt: not fitted");
-  require(slot >= 0 && slot < options_.embed_dim, "adaptive_klt: slot {} out of range", slot);
+  require(slot >= 0 && slot < embed_dim_, "adaptive_klt: slot {} out of range", slot);
   return default_context_->alphabet_sizes[static_cast<size_t>(slot)];
 }
 
 // ---------------------------------------------------------------- fitting
 
 void AdaptiveKLT::train(const at::Tensor& x_in) {
-  const int64_t d = options_.embed_dim;
+  const int64_t d = embed_dim_;
   at::Tensor x = unit_rows_cpu(x_in, d, "adaptive_klt fit").to(at::kDouble);
   const int64_t n = x.size(0);
   require(n >= 2, "adaptive_klt fit: needs at least 2 training rows, got {}", n);
@@ -300,11 +317,11 @@ void AdaptiveKLT::set_derived() {
   auto ctx = std::make_shared<Context>();
   ctx->step = default_step_;
   ctx->mean = mean_;
-  ctx->stream_basis = at::zeros({options_.embed_dim, 0}, at::kFloat);
+  ctx->stream_basis = at::zeros({embed_dim_, 0}, at::kFloat);
   ctx->complement = basis_;
   const int64_t* dc = default_classes_.data_ptr<int64_t>();
   ctx->classes.assign(dc, dc + default_classes_.numel());
-  ctx->slots = options_.embed_dim;
+  ctx->slots = embed_dim_;
   for (int c : ctx->classes) ctx->alphabet_sizes.push_back(c == 0 ? 1 : alpha);
   default_context_ = std::move(ctx);
 }
@@ -378,7 +395,7 @@ double AdaptiveKLT::code_bits(const at::Tensor& indices, const Context& ctx) con
 
 at::Tensor AdaptiveKLT::encode(const at::Tensor& x_in) {
   require(is_trained(), "adaptive_klt: encode before fit");
-  at::Tensor x = unit_rows_cpu(x_in, options_.embed_dim, "adaptive_klt encode");
+  at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "adaptive_klt encode");
   return quantize(coefficients(x, *default_context_), *default_context_);
 }
 
@@ -398,7 +415,7 @@ at::Tensor AdaptiveKLT::decode(const at::Tensor& indices) {
 const AdaptiveKLT::Context& AdaptiveKLT::context_of(const StreamSideInfo& side) const {
   const auto* ctx = dynamic_cast<const Context*>(&side);
   require(ctx != nullptr, "adaptive_klt: side information made by another method");
-  require(ctx->mean.defined() && ctx->mean.numel() == options_.embed_dim,
+  require(ctx->mean.defined() && ctx->mean.numel() == embed_dim_,
           "adaptive_klt: side information for another embedding dimension");
   return *ctx;
 }
@@ -406,7 +423,7 @@ const AdaptiveKLT::Context& AdaptiveKLT::context_of(const StreamSideInfo& side) 
 at::Tensor AdaptiveKLT::encode(const at::Tensor& x_in, const StreamSideInfo& side) {
   require(is_trained(), "adaptive_klt: encode before fit");
   const Context& ctx = context_of(side);
-  at::Tensor x = unit_rows_cpu(x_in, options_.embed_dim, "adaptive_klt encode");
+  at::Tensor x = unit_rows_cpu(x_in, embed_dim_, "adaptive_klt encode");
   return quantize(coefficients(x, ctx), ctx);
 }
 
@@ -437,19 +454,19 @@ std::vector<uint8_t> AdaptiveKLT::write_side_info(const Context& ctx) const {
   const int64_t k = ctx.k();
   out.push_back(static_cast<uint8_t>(k & 255));
   out.push_back(static_cast<uint8_t>(k >> 8));
-  BitSink bits(out);
+  detail::BitWriter bits(out);
   bits.put(ctx.has_mean ? 1 : 0, 1);
   if (ctx.has_mean) {
     const int r = best_rice(ctx.mean_offset).first;
     bits.put(static_cast<uint32_t>(r), 5);
-    for (int64_t v : ctx.mean_offset) bits.put_rice(v, r);
+    for (int64_t v : ctx.mean_offset) put_rice(bits, v, r);
   }
   for (int64_t j = 0; j < k; ++j) {
     const std::vector<int64_t>& code = ctx.basis_code[static_cast<size_t>(j)];
     const int r = best_rice(code).first;
     bits.put(static_cast<uint32_t>(ctx.basis_exponent[static_cast<size_t>(j)]), 8);
     bits.put(static_cast<uint32_t>(r), 5);
-    for (int64_t v : code) bits.put_rice(v, r);
+    for (int64_t v : code) put_rice(bits, v, r);
   }
   if (k > 0)
     for (uint8_t m : ctx.complement_mask) bits.put(m, 1);
@@ -458,7 +475,7 @@ std::vector<uint8_t> AdaptiveKLT::write_side_info(const Context& ctx) const {
   const int r = best_rice(diffs).first;
   bits.put(static_cast<uint32_t>(ctx.classes.empty() ? 0 : ctx.classes[0]), 6);
   bits.put(static_cast<uint32_t>(r), 5);
-  for (int64_t v : diffs) bits.put_rice(v, r);
+  for (int64_t v : diffs) put_rice(bits, v, r);
   bits.flush();
   return out;
 }
@@ -485,7 +502,7 @@ std::shared_ptr<StreamSideInfo> AdaptiveKLT::finish_side_info(std::shared_ptr<Co
 std::shared_ptr<const StreamSideInfo> AdaptiveKLT::read_side_info(const uint8_t* data, size_t size) {
   require(is_trained(), "adaptive_klt: not fitted");
   const char* what = "adaptive_klt side information";
-  const int64_t d = options_.embed_dim;
+  const int64_t d = embed_dim_;
   require(size >= 7, "{}: {} bytes, needs at least 7", what, size);
   require(data[0] == kSideInfoVersion, "{}: version {} (this build reads {})", what, int(data[0]), kSideInfoVersion);
   auto ctx = std::make_shared<Context>();
@@ -494,29 +511,36 @@ std::shared_ptr<const StreamSideInfo> AdaptiveKLT::read_side_info(const uint8_t*
   ctx->step = step;
   const int64_t k = int64_t(data[5]) | (int64_t(data[6]) << 8);
   require(k <= d, "{}: {} stream directions for D = {}", what, k, d);
-  BitSource bits(data + 7, size - 7, what);
+  detail::BitReader bits(data + 7, size - 7);
+  // Reads past the end return zeros; every loop below is bounded, and this
+  // check after each section turns an overrun into an error.
+  const uint64_t total_bits = 8 * static_cast<uint64_t>(size - 7);
+  auto check = [&](const char* section) { require(!bits.overrun(), "{}: truncated in {}", what, section); };
   ctx->has_mean = bits.get(1) == 1;
   ctx->mean_offset.assign(static_cast<size_t>(d), 0);
   if (ctx->has_mean) {
     const int r = static_cast<int>(bits.get(5));
     require(r <= kMaxRiceParameter, "{}: Rice parameter {} > {}", what, r, kMaxRiceParameter);
     for (int64_t& v : ctx->mean_offset) {
-      v = bits.get_rice(r);
+      v = get_rice(bits, r);
       require(std::abs(v) <= 4096, "{}: mean offset {} outside [-4096, 4096]", what, v);
     }
+    check("the mean");
   }
   Orthonormalizer ortho(d);
   for (int64_t j = 0; j < k; ++j) {
     // Each direction needs at least 13 + D bits: checked before allocating it.
-    require(bits.bits_left() >= static_cast<uint64_t>(13 + d), "{}: truncated in stream direction {}", what, j);
+    require(bits.position() + 13 + static_cast<uint64_t>(d) <= total_bits, "{}: truncated in stream direction {}",
+            what, j);
     const int e = static_cast<int>(bits.get(8));
     const int r = static_cast<int>(bits.get(5));
     require(r <= kMaxRiceParameter, "{}: Rice parameter {} > {}", what, r, kMaxRiceParameter);
     std::vector<int64_t> code(static_cast<size_t>(d));
     for (int64_t& v : code) {
-      v = bits.get_rice(r);
+      v = get_rice(bits, r);
       require(std::abs(v) <= (int64_t(1) << 24), "{}: basis value {} out of range", what, v);
     }
+    check("a stream direction");
     const double s = basis_step(e);
     std::vector<double> col(static_cast<size_t>(d));
     for (int64_t t = 0; t < d; ++t) col[static_cast<size_t>(t)] = static_cast<double>(code[static_cast<size_t>(t)]) * s;
@@ -529,6 +553,7 @@ std::shared_ptr<const StreamSideInfo> AdaptiveKLT::read_side_info(const uint8_t*
     ctx->complement_mask.resize(static_cast<size_t>(d));
     int64_t kept = 0;
     for (uint8_t& m : ctx->complement_mask) kept += (m = static_cast<uint8_t>(bits.get(1)));
+    check("the complement mask");
     require(kept == d - k, "{}: the complement mask keeps {} training directions, {} needed", what, kept, d - k);
   }
   const int64_t slots = d;
@@ -538,14 +563,14 @@ std::shared_ptr<const StreamSideInfo> AdaptiveKLT::read_side_info(const uint8_t*
   require(r <= kMaxRiceParameter, "{}: Rice parameter {} > {}", what, r, kMaxRiceParameter);
   for (int64_t j = 0; j < slots; ++j) {
     if (j > 0) {
-      const int64_t diff = bits.get_rice(r);
+      const int64_t diff = get_rice(bits, r);
       require(std::abs(diff) < kClasses, "{}: class step {} at slot {}", what, diff, j);
       c += static_cast<int>(diff);
     }
     require(c >= 0 && c < kClasses, "{}: class {} of slot {} outside [0, {})", what, c, j, kClasses);
     ctx->classes[static_cast<size_t>(j)] = c;
   }
-  bits.finish();
+  bits.finish(what);
   ctx->stream_basis = ortho.columns();
   ctx->complement = k == 0 ? basis_ : complement_basis(ortho, basis_, ctx->complement_mask, what);
   at::Tensor off = at::tensor(ctx->mean_offset, at::kLong).to(at::kDouble);
@@ -560,7 +585,7 @@ std::shared_ptr<const StreamSideInfo> AdaptiveKLT::read_side_info(const uint8_t*
 
 std::shared_ptr<const StreamSideInfo> AdaptiveKLT::plan_stream(const at::Tensor& x_in) {
   require(is_trained(), "adaptive_klt: plan_stream before fit");
-  const int64_t d = options_.embed_dim;
+  const int64_t d = embed_dim_;
   at::Tensor x = unit_rows_cpu(x_in, d, "adaptive_klt plan_stream");
   const int64_t n = x.size(0);
   const double target = options_.target_bits;
@@ -594,7 +619,7 @@ std::shared_ptr<const StreamSideInfo> AdaptiveKLT::plan_stream(const at::Tensor&
   std::vector<double> diag0 = to_vector(at::matmul(u0.t(), at::matmul(cov, u0)).diagonal());  // residual spread, k = 0
   at::Tensor w2 = at::matmul(u0.t(), evecs).pow(2).contiguous();                                  // [D (train), D (stream)]
   const double* pw = w2.data_ptr<double>();
-  const int64_t k_limit = std::min<int64_t>({options_.max_stream_basis, d, n - 1});
+  const int64_t k_limit = std::min<int64_t>({options_.max_stream_directions, d, n - 1});
   // mean bits are fixed: count them once.
   std::shared_ptr<Context> mean_only = std::make_shared<Context>(*base);
   mean_only->classes.assign(static_cast<size_t>(d), 0);
@@ -629,7 +654,7 @@ std::shared_ptr<const StreamSideInfo> AdaptiveKLT::plan_stream(const at::Tensor&
   std::shared_ptr<Context> best;
   double best_mse = std::numeric_limits<double>::infinity();
   const double log_lo = std::log2(1e-7), log_hi = std::log2(10.0);
-  for (double beta : options_.basis_precisions) {
+  for (double beta : basis_precisions_) {
     double lo = log_lo, hi = log_hi;
     int64_t k = 0;
     for (int it = 0; it < 50; ++it) {
@@ -733,7 +758,7 @@ std::map<std::string, at::Tensor> AdaptiveKLT::state() const {
 }
 
 void AdaptiveKLT::load_state(const std::map<std::string, at::Tensor>& state, const std::string& source) {
-  const int64_t d = options_.embed_dim, alpha = alphabet(), a_max = options_.max_symbol;
+  const int64_t d = embed_dim_, alpha = alphabet(), a_max = options_.max_symbol;
   require(state.size() == 7, "{}: adaptive_klt state must hold 7 tensors, found {}", source, state.size());
   at::Tensor mean = state_tensor(state, "mean", {d}, at::kFloat, source);
   at::Tensor basis = state_tensor(state, "basis", {d, d}, at::kFloat, source);
@@ -755,6 +780,24 @@ void AdaptiveKLT::load_state(const std::map<std::string, at::Tensor>& state, con
   default_step_ = s;
   default_classes_ = classes;
   set_derived();
+}
+
+// ---------------------------------------------------------------- registry
+
+MethodInfo adaptive_klt_method() {
+  MethodInfo m;
+  m.name = "adaptive_klt";
+  m.kind = MethodKind::fitted;
+  m.summary = "stream-adaptive KLT transform coder: each stream sends its mean and principal directions once "
+              "(docs/adaptive_klt.md)";
+  m.options = make_option_group<AdaptiveKLTOptions>;
+  m.validate = [](const ModelConfig& c, const std::string& source) {
+    parse_basis_precisions(c.options<AdaptiveKLTOptions>().basis_precisions, source);
+  };
+  m.make = [](const ModelConfig& c) -> std::shared_ptr<Quantizer> {
+    return std::make_shared<AdaptiveKLT>(c.embed_dim, c.options<AdaptiveKLTOptions>());
+  };
+  return m;
 }
 
 }  // namespace semcodec

@@ -18,7 +18,7 @@
 // decoder orthonormalizes them the same way); each coefficient is rounded with
 // a dead zone and entropy coded with its class's table; the encoder picks k,
 // the basis precision and the step so that the whole stream (side information
-// included) meets model.target_bits per item,
+// included) meets model.klt_target_bits per item,
 // keeping the candidate with the smallest reconstruction error.
 //
 // This is why it transfers: a dataset the fit never saw spreads its variance
@@ -35,19 +35,44 @@
 
 #include "models/quantizers/fitted_quantizer.h"
 #include "models/quantizers/stream_adaptive.h"
+#include "util/config_fields.h"
 
 namespace semcodec {
 
+// model.klt_* keys (docs/config.md).
 struct AdaptiveKLTOptions {
-  int64_t embed_dim = 768;
   double target_bits = 400;        // per item, all stream side information included
   double deadzone = 0.3;           // rounding offset: |y|/step < 0.5 + deadzone -> 0
   int64_t max_symbol = 127;        // coefficients are clamped to [-max_symbol, max_symbol] steps
   bool stream_mean = true;         // send each stream's mean (false: code around the training mean)
-  int64_t max_stream_basis = 384;  // stream principal directions sent at most (0: the training basis only)
-  std::vector<double> basis_precisions = {0.5, 1.0, 2.0};  // beta candidates (smaller = finer basis)
+  int64_t max_stream_directions = 384;         // stream principal directions sent at most (0: training basis only)
+  std::string basis_precisions = "0.5,1,2";    // beta candidates of the encoder (smaller = finer directions)
   int64_t fit_rows = 8000;         // training rows (an even stride) the table bank is learned from
+  template <class V> void visit(V& v) {
+    v.field("klt_target_bits", target_bits,
+            "adaptive_klt: bits per item of a coded stream, its side information included (the encoder's rate "
+            "control; single packets use the step that meets it on the training rows)",
+            Limits::range(8, 1e6));
+    v.field("klt_deadzone", deadzone, "adaptive_klt: rounding offset; |y| / step below 0.5 + deadzone codes as 0",
+            Limits::range(0, 0.49));
+    v.field("klt_max_symbol", max_symbol, "adaptive_klt: coefficients are clamped to +-this many steps",
+            Limits::range(1, 32767));
+    v.field("klt_stream_mean", stream_mean, "adaptive_klt: send each stream's mean in its side information", {});
+    v.field("klt_max_stream_directions", max_stream_directions,
+            "adaptive_klt: most principal directions of a stream its side information may carry (0: code in the "
+            "training basis)",
+            Limits::range(0, 65536));
+    v.field("klt_basis_precisions", basis_precisions,
+            "adaptive_klt: comma-separated beta values the encoder tries (a stream direction of variance lambda is "
+            "sent with step beta * step / sqrt(lambda * D)); it keeps the one with the least error",
+            {});
+    v.field("klt_fit_rows", fit_rows, "adaptive_klt: training rows the table bank is learned from (an even stride)",
+            Limits::range(1, 1e9));
+  }
 };
+
+// "0.5,1,2" -> {0.5, 1, 2}; Error naming `source` for anything else.
+std::vector<double> parse_basis_precisions(const std::string& text, const std::string& source);
 
 class AdaptiveKLT final : public FittedQuantizer, public StreamAdaptive {
  public:
@@ -60,7 +85,7 @@ class AdaptiveKLT final : public FittedQuantizer, public StreamAdaptive {
   static constexpr double kMeanStep = 1.0 / 1024;
   static constexpr int kSideInfoVersion = 1;
 
-  explicit AdaptiveKLT(AdaptiveKLTOptions options);
+  AdaptiveKLT(int64_t embed_dim, AdaptiveKLTOptions options);
 
   std::string name() const override { return "adaptive_klt"; }
   void train(const at::Tensor& x) override;
@@ -68,9 +93,9 @@ class AdaptiveKLT final : public FittedQuantizer, public StreamAdaptive {
   // Default context (single items).
   at::Tensor encode(const at::Tensor& x) override;
   at::Tensor decode(const at::Tensor& indices) override;
-  int64_t slots() const override { return options_.embed_dim; }
+  int64_t slots() const override { return embed_dim_; }
   int64_t alphabet_size(int64_t slot) const override;
-  int64_t embed_dim() const override { return options_.embed_dim; }
+  int64_t embed_dim() const override { return embed_dim_; }
 
   // Streams.
   std::shared_ptr<const StreamSideInfo> plan_stream(const at::Tensor& x) override;
@@ -110,7 +135,9 @@ class AdaptiveKLT final : public FittedQuantizer, public StreamAdaptive {
   std::vector<uint8_t> write_side_info(const Context& ctx) const;
   const Context& context_of(const StreamSideInfo& side) const;
 
+  int64_t embed_dim_;
   AdaptiveKLTOptions options_;
+  std::vector<double> basis_precisions_;
   at::Tensor mean_, basis_, variance_, bank_counts_, bank_centroids_, default_classes_;  // state
   double default_step_ = 0;
   // Derived from the state.
