@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "codec/entropy/rans_coder.h"
+#include "models/quantizers/stream_adaptive.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
 #include "util/hash.h"
@@ -136,11 +138,34 @@ std::vector<uint8_t> Codec::encode_indices(const at::Tensor& indices) const {
   return encode_stream(*coder_, fingerprint_, idx.data(), indices.size(0));
 }
 
+namespace {
+
+// The rANS coder of an adaptive stream: one table per slot, from its side information.
+RansCoder stream_coder(const StreamSideInfo& side) {
+  return RansCoder(EntropyModel::from_counts(side.slots, side.alphabet_sizes, TableMode::per_slot, 0, 0,
+                                             side.slot_counts));
+}
+
+}  // namespace
+
 std::vector<uint8_t> Codec::encode(const at::Tensor& features, const CodecProgress& progress) const {
   require(features.dim() == 2 && features.size(1) == quantizer_->embed_dim(), "codec: expected [N, {}] features, got {}",
           quantizer_->embed_dim(), features.sizes());
-  StreamWriter writer(*coder_, fingerprint_);
   const int64_t n = features.size(0);
+  if (auto* adaptive = dynamic_cast<StreamAdaptive*>(quantizer_.get())) {
+    // The side information sees every row: the stream is planned, then coded as one message.
+    std::shared_ptr<const StreamSideInfo> side = adaptive->plan_stream(features);
+    std::vector<int32_t> idx;
+    idx.reserve(static_cast<size_t>(n * side->slots));
+    for (int64_t s = 0; s < n; s += batch_size_) {
+      const int64_t b = std::min(batch_size_, n - s);
+      std::vector<int32_t> part = indices_to_int32(adaptive->encode(features.narrow(0, s, b), *side));
+      idx.insert(idx.end(), part.begin(), part.end());
+      if (progress) progress(s + b);
+    }
+    return encode_adaptive_stream(stream_coder(*side), fingerprint_, side->bytes, idx.data(), n);
+  }
+  StreamWriter writer(*coder_, fingerprint_);
   for (int64_t s = 0; s < n; s += batch_size_) {
     const int64_t b = std::min(batch_size_, n - s);
     std::vector<int32_t> idx = indices_to_int32(quantizer_->encode(features.narrow(0, s, b)));
@@ -150,21 +175,51 @@ std::vector<uint8_t> Codec::encode(const at::Tensor& features, const CodecProgre
   return writer.finish();
 }
 
+std::shared_ptr<const StreamSideInfo> Codec::read_side_info(const uint8_t* data, size_t size,
+                                                            const StreamHeader& header) const {
+  check_stream_fingerprint(header, fingerprint_);
+  auto* adaptive = dynamic_cast<StreamAdaptive*>(quantizer_.get());
+  require(adaptive != nullptr, "bitstream is an adaptive stream, but the checkpoint's method {} does not adapt to streams",
+          quantizer_->name());
+  std::shared_ptr<const StreamSideInfo> side;
+  try {
+    side = adaptive->read_side_info(data + header.side_offset, header.side_size);
+  } catch (const Error& e) {
+    fail("bitstream side information (offset {}): {}", header.side_offset, e.what());
+  }
+  require(side->slots == header.slots, "bitstream has {} slots per item but its side information describes {}",
+          header.slots, side->slots);
+  return side;
+}
+
 DecodedStream Codec::decode_indices(const uint8_t* data, size_t size) const {
-  return decode_stream(data, size, *coder_, fingerprint_);
+  const StreamHeader header = read_stream_header(data, size);
+  if (!header.adaptive) return decode_stream(data, size, *coder_, fingerprint_);
+  return decode_adaptive_stream(data, size, stream_coder(*read_side_info(data, size, header)), fingerprint_);
 }
 
 CodecDecoded Codec::decode(const uint8_t* data, size_t size, const CodecProgress& progress) const {
-  DecodedStream ds = decode_indices(data, size);
+  const StreamHeader header = read_stream_header(data, size);
+  std::shared_ptr<const StreamSideInfo> side;
+  DecodedStream ds;
+  if (header.adaptive) {
+    side = read_side_info(data, size, header);
+    ds = decode_adaptive_stream(data, size, stream_coder(*side), fingerprint_);
+  } else {
+    ds = decode_stream(data, size, *coder_, fingerprint_);
+  }
   CodecDecoded out;
   out.rate = stream_rate(ds, size);
   out.payload_bytes = ds.payload_bytes;
   const int64_t n = ds.header.items;
-  out.indices = indices_to_tensor(ds.indices, n, slots());
+  out.indices = indices_to_tensor(ds.indices, n, ds.header.slots);
   std::vector<at::Tensor> parts;
   for (int64_t s = 0; s < n; s += batch_size_) {
     const int64_t b = std::min(batch_size_, n - s);
-    parts.push_back(quantizer_->decode(out.indices.narrow(0, s, b)).cpu().to(at::kFloat));
+    at::Tensor part = out.indices.narrow(0, s, b);
+    parts.push_back((side ? dynamic_cast<StreamAdaptive&>(*quantizer_).decode(part, *side) : quantizer_->decode(part))
+                        .cpu()
+                        .to(at::kFloat));
     if (progress) progress(s + b);
   }
   out.features = parts.empty() ? at::empty({0, quantizer_->embed_dim()}, at::kFloat) : at::cat(parts);

@@ -21,6 +21,7 @@
 #include "codec/entropy/coder_registry.h"
 #include "codec/entropy/rate.h"
 #include "models/quantizers/quantizer.h"
+#include "models/quantizers/stream_adaptive.h"
 
 namespace semcodec {
 
@@ -70,13 +71,18 @@ class Codec {
   at::Tensor quantize(const at::Tensor& features) const;
   at::Tensor reconstruct(const at::Tensor& indices) const;
 
-  // Multi-item stream (docs/bitstream.md).
+  // Multi-item stream (docs/bitstream.md). A method that adapts to streams
+  // (StreamAdaptive, e.g. adaptive_klt) writes an adaptive stream: its side
+  // information planned from all rows, then every item in one rANS message.
   std::vector<uint8_t> encode(const at::Tensor& features, const CodecProgress& progress = {}) const;
   std::vector<uint8_t> encode_indices(const at::Tensor& indices) const;
   CodecDecoded decode(const uint8_t* data, size_t size, const CodecProgress& progress = {}) const;
   CodecDecoded decode(const std::vector<uint8_t>& stream) const { return decode(stream.data(), stream.size()); }
   // Indices only (no network): what decode() checks and reads, without reconstructing.
   DecodedStream decode_indices(const uint8_t* data, size_t size) const;
+  // An adaptive stream's side information, parsed by the quantizer (after the fingerprint check).
+  std::shared_ptr<const StreamSideInfo> read_side_info(const uint8_t* data, size_t size,
+                                                       const StreamHeader& header) const;
 
   // Single-item packet: feature [D] or [1, D] -> bytes -> reconstruction [1, D].
   std::vector<uint8_t> encode_packet(const at::Tensor& feature) const;

@@ -46,7 +46,9 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
     recon = d.features;
     payload = d.rate.payload_bytes, header = d.rate.header_bytes, framing = d.rate.framing_bytes;
     total = d.rate.total_bytes;
-    spec.rate_source = fmt::format("bitstream (in memory, {})", coder_name(codec->coder_id()));
+    spec.rate_source = fmt::format("bitstream (in memory, {})",
+                                   dynamic_cast<StreamAdaptive*>(&codec->quantizer()) ? "adaptive rans"
+                                                                                      : coder_name(codec->coder_id()));
   } else {
     std::string bytes = read_file(opt.bitstream);
     CodecDecoded d;
@@ -68,7 +70,13 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
       const int64_t l = labels.data_ptr<int64_t>()[i];
       if (l >= 0 && l < set.num_classes() && keep[static_cast<size_t>(l)]) rows.push_back(i);
     }
-    for (int64_t i : rows) payload += d.payload_bytes[static_cast<size_t>(i)];
+    if (d.payload_bytes.empty()) {
+      // An adaptive stream's items share its side information and one message:
+      // the evaluated rows cost the stream's average.
+      payload = set.size() ? d.rate.payload_bytes * rows.size() / static_cast<uint64_t>(set.size()) : 0;
+    } else {
+      for (int64_t i : rows) payload += d.payload_bytes[static_cast<size_t>(i)];
+    }
     recon = d.features.index_select(0, at::tensor(rows, at::kLong));
     header = d.rate.header_bytes, framing = d.rate.framing_bytes, total = d.rate.total_bytes;
     spec.rate_source = opt.bitstream;

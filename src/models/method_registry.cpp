@@ -24,7 +24,8 @@ namespace semcodec {
   METHOD(faiss_lsq)              \
   METHOD(float16)                \
   METHOD(int8)                   \
-  METHOD(int4)
+  METHOD(int4)                   \
+  METHOD(adaptive_klt)
 
 #define SEMCODEC_DECLARE_METHOD(x) MethodInfo x##_method();
 SEMCODEC_METHODS(SEMCODEC_DECLARE_METHOD)

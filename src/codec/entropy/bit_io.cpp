@@ -16,4 +16,31 @@ void detail::BitReader::finish(const char* coder) const {
   }
 }
 
+void put_rice(detail::BitWriter& w, int64_t v, int r) {
+  require(v > -(int64_t(1) << 31) && v < (int64_t(1) << 31), "rice code: value {} out of range", v);
+  require(r >= 0 && r <= kMaxRiceParameter, "rice code: parameter {} outside [0, {}]", r, kMaxRiceParameter);
+  const uint32_t u = zigzag(v);
+  const uint32_t q = u >> r;
+  if (q >= static_cast<uint32_t>(kRiceEscape)) {
+    w.put((1u << kRiceEscape) - 1, kRiceEscape);
+    w.put(u, 32);
+    return;
+  }
+  for (uint32_t left = q; left > 0;) {  // q ones, in chunks the writer takes
+    const int n = static_cast<int>(left < 24 ? left : 24);
+    w.put((1u << n) - 1, n);
+    left -= static_cast<uint32_t>(n);
+  }
+  w.put(0, 1);
+  if (r > 0) w.put(u & ((1u << r) - 1), r);
+}
+
+int64_t get_rice(detail::BitReader& rd, int r) {
+  uint32_t q = 0;
+  while (q < static_cast<uint32_t>(kRiceEscape) && rd.get(1)) ++q;
+  if (q == static_cast<uint32_t>(kRiceEscape)) return unzigzag(rd.get(32));
+  const uint32_t low = r > 0 ? rd.get(r) : 0;
+  return unzigzag((q << r) | low);
+}
+
 }  // namespace semcodec

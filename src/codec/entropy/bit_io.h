@@ -1,4 +1,6 @@
-// MSB-first bit packing for the coders that write whole bits (raw, Huffman).
+// MSB-first bit packing for the coders that write whole bits (raw, Huffman),
+// and the Golomb-Rice code of signed integers that side information uses
+// (docs/bitstream.md, "Adaptive streams").
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -72,4 +74,25 @@ class BitReader {
 };
 
 }  // namespace detail
+
+// Rice(r) of a signed v: u = zigzag(v) (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...);
+// q = u >> r ones, one zero, then the low r bits of u. A quotient of
+// kRiceEscape or more is written as kRiceEscape ones and u in 32 bits, so no
+// value costs more than kRiceEscape + 32 bits and a reader of hostile bits
+// never runs long.
+constexpr int kRiceEscape = 24;
+constexpr int kMaxRiceParameter = 24;
+inline uint32_t zigzag(int64_t v) { return v >= 0 ? static_cast<uint32_t>(2 * v) : static_cast<uint32_t>(-2 * v - 1); }
+inline int64_t unzigzag(uint32_t u) { return (u & 1) ? -static_cast<int64_t>((u >> 1) + 1) : static_cast<int64_t>(u >> 1); }
+// Bits Rice(r) spends on v.
+inline int64_t rice_bits(int64_t v, int r) {
+  const uint32_t q = zigzag(v) >> r;
+  return q >= static_cast<uint32_t>(kRiceEscape) ? kRiceEscape + 32 : static_cast<int64_t>(q) + 1 + r;
+}
+// v must fit 32 bits once zigzagged (|v| < 2^31); r in [0, kMaxRiceParameter].
+void put_rice(detail::BitWriter& w, int64_t v, int r);
+// Reads one value; past the end of the data the bits read as zero (check
+// BitReader::overrun() or finish() afterwards).
+int64_t get_rice(detail::BitReader& rd, int r);
+
 }  // namespace semcodec

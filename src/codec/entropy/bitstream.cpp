@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "codec/entropy/coder_registry.h"
+#include "codec/entropy/rans_coder.h"
 #include "util/error.h"
 #include "util/hash.h"
 
@@ -114,16 +115,37 @@ StreamHeader read_stream_header(const uint8_t* data, size_t size) {
           h.version, kStreamVersion);
   require(is_known_coder_id(data[5]), "bitstream: unknown coder id {} (known: 0 raw, 1 huffman, 2 rans)", data[5]);
   h.coder = static_cast<CoderId>(data[5]);
-  require(data[6] == 0 && data[7] == 0, "bitstream: reserved flags {:#04x}{:02x} must be zero", data[7], data[6]);
+  const uint16_t flags = static_cast<uint16_t>(data[6] | (data[7] << 8));
+  require((flags & ~kStreamFlagAdaptive) == 0, "bitstream: unknown flags {:#06x} (this build knows {:#06x})", flags,
+          kStreamFlagAdaptive);
+  h.adaptive = (flags & kStreamFlagAdaptive) != 0;
+  require(!h.adaptive || h.coder == CoderId::rans, "bitstream: an adaptive stream must be coded with rans, not {}",
+          coder_name(h.coder));
   std::memcpy(h.fingerprint.data(), data + 8, 32);
   size_t pos = kStreamFixedHeader;
   uint64_t items = get_varint(data, size, &pos, "item count");
   uint64_t slots = get_varint(data, size, &pos, "slot count");
   require(slots >= 1 && slots <= static_cast<uint64_t>(kMaxSlots), "bitstream: slot count {} out of range [1, {}]",
           slots, kMaxSlots);
-  // Every item has at least a 1-byte length varint.
-  require(items <= size - pos, "bitstream: item count {} is impossible for the {} bytes that remain (truncated?)", items,
-          size - pos);
+  if (h.adaptive) {
+    const uint64_t side = get_varint(data, size, &pos, "side information length");
+    require(side <= size - pos, "bitstream truncated: the side information claims {} bytes but only {} remain", side,
+            size - pos);
+    h.side_offset = pos;
+    h.side_size = static_cast<size_t>(side);
+    pos += static_cast<size_t>(side);
+    require(items <= static_cast<uint64_t>(kMaxAdaptiveItems), "bitstream: {} items in one adaptive stream (at most {})",
+            items, kMaxAdaptiveItems);
+    const uint64_t symbols_max =
+        static_cast<uint64_t>(kMaxAdaptiveSymbolsPerByte) * (size - pos) + static_cast<uint64_t>(kAdaptiveSymbolSlack);
+    require(items * slots <= symbols_max,
+            "bitstream: {} items x {} slots is impossible for the {} bytes that remain (truncated?)", items, slots,
+            size - pos);
+  } else {
+    // Every item has at least a 1-byte length varint.
+    require(items <= size - pos, "bitstream: item count {} is impossible for the {} bytes that remain (truncated?)",
+            items, size - pos);
+  }
   h.items = static_cast<int64_t>(items);
   h.slots = static_cast<int64_t>(slots);
   h.body_offset = pos;
@@ -138,11 +160,16 @@ void check_fingerprint(const uint8_t* got, size_t n, const Fingerprint& expected
 }
 }  // namespace
 
+void check_stream_fingerprint(const StreamHeader& header, const Fingerprint& expected) {
+  check_fingerprint(header.fingerprint.data(), 32, expected, "bitstream");
+}
+
 DecodedStream decode_stream(const uint8_t* data, size_t size, const EntropyCoder& coder, const Fingerprint& expected) {
   DecodedStream out;
   out.header = read_stream_header(data, size);
   const StreamHeader& h = out.header;
   check_fingerprint(h.fingerprint.data(), 32, expected, "bitstream");
+  require(!h.adaptive, "bitstream is an adaptive stream: it decodes with the side information it carries");
   require(h.coder == coder.id(), "bitstream was coded with {} but a {} decoder was given", coder_name(h.coder),
           coder_name(coder.id()));
   require(h.slots == coder.slots(), "bitstream has {} slots per item, the checkpoint's coder has {}", h.slots,
@@ -177,6 +204,54 @@ DecodedStream decode_stream(const uint8_t* data, size_t size, const EntropyModel
   check_fingerprint(h.fingerprint.data(), 32, expected, "bitstream");
   auto coder = make_coder(h.coder, model);
   return decode_stream(data, size, *coder, expected);
+}
+
+// ---------------------------------------------------------------- adaptive streams
+
+std::vector<uint8_t> encode_adaptive_stream(const RansCoder& coder, const Fingerprint& fingerprint,
+                                            const std::vector<uint8_t>& side_info, const int32_t* idx, int64_t items) {
+  require(items >= 0 && items <= kMaxAdaptiveItems, "bitstream writer: {} items in one adaptive stream (at most {})",
+          items, kMaxAdaptiveItems);
+  std::vector<uint8_t> out(kMagic, kMagic + 4);
+  out.push_back(kStreamVersion);
+  out.push_back(static_cast<uint8_t>(CoderId::rans));
+  out.push_back(static_cast<uint8_t>(kStreamFlagAdaptive & 0xff));
+  out.push_back(static_cast<uint8_t>(kStreamFlagAdaptive >> 8));
+  out.insert(out.end(), fingerprint.begin(), fingerprint.end());
+  put_varint(out, static_cast<uint64_t>(items));
+  put_varint(out, static_cast<uint64_t>(coder.slots()));
+  put_varint(out, side_info.size());
+  out.insert(out.end(), side_info.begin(), side_info.end());
+  const size_t message = out.size();
+  coder.encode_message(idx, items, out);
+  const uint64_t symbols = static_cast<uint64_t>(items) * static_cast<uint64_t>(coder.slots());
+  require(symbols <= static_cast<uint64_t>(kMaxAdaptiveSymbolsPerByte) * (out.size() - message) +
+                         static_cast<uint64_t>(kAdaptiveSymbolSlack),
+          "bitstream writer: {} items code to only {} bytes, below what readers accept for an adaptive stream", items,
+          out.size() - message);
+  return out;
+}
+
+DecodedStream decode_adaptive_stream(const uint8_t* data, size_t size, const RansCoder& coder,
+                                     const Fingerprint& expected) {
+  DecodedStream out;
+  out.header = read_stream_header(data, size);
+  const StreamHeader& h = out.header;
+  check_fingerprint(h.fingerprint.data(), 32, expected, "bitstream");
+  require(h.adaptive, "bitstream is not an adaptive stream");
+  require(h.slots == coder.slots(), "bitstream has {} slots per item, its side information describes {}", h.slots,
+          coder.slots());
+  out.indices.resize(static_cast<size_t>(h.items * h.slots));
+  if (h.items > 0) {
+    try {
+      coder.decode_message(data + h.body_offset, size - h.body_offset, h.items, out.indices.data());
+    } catch (const Error& e) {
+      fail("bitstream message (offset {}): {}", h.body_offset, e.what());
+    }
+  } else {
+    require(h.body_offset == size, "bitstream has {} bytes of trailing garbage after its 0 items", size - h.body_offset);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- packets

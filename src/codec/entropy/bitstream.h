@@ -29,6 +29,14 @@ constexpr uint8_t kStreamVersion = 1;
 constexpr uint8_t kPacketVersion = 1;
 constexpr size_t kStreamFixedHeader = 40;  // magic 4 + version 1 + coder 1 + flags 2 + fingerprint 32
 constexpr size_t kPacketHeader = 5;
+// Stream flags (bytes 6-7, little-endian); readers refuse any other bit.
+constexpr uint16_t kStreamFlagAdaptive = 1;  // side information + one rANS message (docs/bitstream.md)
+// Adaptive streams: at most this many items, and at most this many symbols
+// (items x slots) per byte after the header (plus kAdaptiveSymbolSlack), so a
+// short hostile stream cannot ask for unbounded decoding work or memory.
+constexpr int64_t kMaxAdaptiveItems = int64_t(1) << 24;
+constexpr int64_t kMaxAdaptiveSymbolsPerByte = 1024;
+constexpr int64_t kAdaptiveSymbolSlack = int64_t(1) << 20;
 
 // LEB128 varints (little-endian base-128, at most 9 bytes, minimal form only).
 void put_varint(std::vector<uint8_t>& out, uint64_t v);
@@ -42,7 +50,9 @@ struct StreamHeader {
   Fingerprint fingerprint{};
   int64_t items = 0;
   int64_t slots = 0;
-  size_t body_offset = 0;  // first byte of item 0's length varint
+  size_t body_offset = 0;  // first byte of item 0's length varint (adaptive: of the rANS message)
+  bool adaptive = false;   // flags & kStreamFlagAdaptive
+  size_t side_offset = 0, side_size = 0;  // adaptive streams: where the side information is
 };
 
 // Writes a stream item by item.
@@ -71,13 +81,28 @@ StreamHeader read_stream_header(const uint8_t* data, size_t size);
 struct DecodedStream {
   StreamHeader header;
   std::vector<int32_t> indices;  // items x slots, item-major
-  std::vector<uint32_t> payload_bytes;  // per item: the coded payload's length (rate accounting)
+  std::vector<uint32_t> payload_bytes;  // per item: the coded payload's length (rate accounting); empty
+                                        // for adaptive streams, whose items share one message
 };
 // Decodes a whole stream with `coder`, which must match the stream's coder id
 // and slot count; `expected` must equal the stream's fingerprint.
 DecodedStream decode_stream(const uint8_t* data, size_t size, const EntropyCoder& coder, const Fingerprint& expected);
 // Same, building the coder the stream names from the model.
 DecodedStream decode_stream(const uint8_t* data, size_t size, const EntropyModel& model, const Fingerprint& expected);
+
+// Adaptive streams (docs/bitstream.md, "Adaptive streams"): the header with
+// flag kStreamFlagAdaptive and coder rans, the side information (varint length
+// + bytes), then the items x slots indices as ONE rANS message of `coder`
+// (whose tables come from that side information).
+class RansCoder;
+std::vector<uint8_t> encode_adaptive_stream(const RansCoder& coder, const Fingerprint& fingerprint,
+                                            const std::vector<uint8_t>& side_info, const int32_t* idx, int64_t items);
+// Decodes the message of an adaptive stream; `coder` is built from the side
+// information the header points at, and must match the stream's slot count.
+DecodedStream decode_adaptive_stream(const uint8_t* data, size_t size, const RansCoder& coder,
+                                     const Fingerprint& expected);
+// Throws "bitstream was made with another checkpoint ..." unless the stream's fingerprint is `expected`.
+void check_stream_fingerprint(const StreamHeader& header, const Fingerprint& expected);
 
 // Single-item packets.
 std::vector<uint8_t> encode_packet(const EntropyCoder& coder, const Fingerprint& fingerprint, const int32_t* idx);

@@ -82,20 +82,25 @@ RansCoder::RansCoder(const EntropyModel& model) {
   for (int64_t s = 0; s < model.slots(); ++s) table_of_[static_cast<size_t>(s)] = model.table_of(s);
 }
 
-void RansCoder::encode_item(const int32_t* idx, std::vector<uint8_t>& out) const {
+void RansCoder::encode_item(const int32_t* idx, std::vector<uint8_t>& out) const { encode_message(idx, 1, out); }
+
+void RansCoder::decode_item(const uint8_t* data, size_t size, int32_t* idx) const { decode_message(data, size, 1, idx); }
+
+void RansCoder::encode_message(const int32_t* idx, int64_t items, std::vector<uint8_t>& out) const {
   const size_t n = table_of_.size();
-  for (size_t s = 0; s < n; ++s) {
-    const Table& tb = tables_[static_cast<size_t>(table_of_[s])];
-    if (idx[s] < 0 || static_cast<size_t>(idx[s]) >= tb.freq.size())
-      fail("rans coder: slot {} index {} outside [0, {})", s, idx[s], tb.freq.size());
+  const size_t total = static_cast<size_t>(items) * n;
+  for (size_t i = 0; i < total; ++i) {
+    const Table& tb = tables_[static_cast<size_t>(table_of_[i % n])];
+    if (idx[i] < 0 || static_cast<size_t>(idx[i]) >= tb.freq.size())
+      fail("rans coder: item {} slot {} index {} outside [0, {})", i / n, i % n, idx[i], tb.freq.size());
   }
   std::vector<uint8_t> rev;  // renormalization bytes in emission order
-  rev.reserve(n / 2 + 8);
+  rev.reserve(total / 2 + 8);
   uint64_t x = kRansL;
-  for (size_t s = n; s-- > 0;) {
-    const Table& tb = tables_[static_cast<size_t>(table_of_[s])];
-    const uint64_t f = tb.freq[static_cast<size_t>(idx[s])];
-    const uint64_t c = tb.cum[static_cast<size_t>(idx[s])];
+  for (size_t i = total; i-- > 0;) {
+    const Table& tb = tables_[static_cast<size_t>(table_of_[i % n])];
+    const uint64_t f = tb.freq[static_cast<size_t>(idx[i])];
+    const uint64_t c = tb.cum[static_cast<size_t>(idx[i])];
     const uint64_t x_max = ((kRansL >> tb.scale) << 8) * f;
     while (x >= x_max) {
       rev.push_back(static_cast<uint8_t>(x & 0xff));
@@ -107,7 +112,7 @@ void RansCoder::encode_item(const int32_t* idx, std::vector<uint8_t>& out) const
   out.insert(out.end(), rev.rbegin(), rev.rend());
 }
 
-void RansCoder::decode_item(const uint8_t* data, size_t size, int32_t* idx) const {
+void RansCoder::decode_message(const uint8_t* data, size_t size, int64_t items, int32_t* idx) const {
   require(size >= static_cast<size_t>(kRansStateBytes), "rans payload truncated: {} bytes, the state alone needs {}",
           size, kRansStateBytes);
   uint64_t x = 0;
@@ -115,16 +120,21 @@ void RansCoder::decode_item(const uint8_t* data, size_t size, int32_t* idx) cons
   require(x >= kRansL && x < (kRansL << 8), "rans payload: initial state {:#x} outside [2^31, 2^39) (corrupt payload)", x);
   size_t pos = kRansStateBytes;
   const size_t n = table_of_.size();
-  for (size_t s = 0; s < n; ++s) {
+  const size_t total = static_cast<size_t>(items) * n;
+  for (size_t i = 0; i < total; ++i) {
+    const size_t s = i % n;
     const Table& tb = tables_[static_cast<size_t>(table_of_[s])];
     const uint32_t mask = (1u << tb.scale) - 1;
     const uint32_t m = static_cast<uint32_t>(x & mask);
     // Largest symbol with cum[sym] <= m.
     size_t sym = static_cast<size_t>(std::upper_bound(tb.cum.begin(), tb.cum.end(), m) - tb.cum.begin()) - 1;
-    idx[s] = static_cast<int32_t>(sym);
+    idx[i] = static_cast<int32_t>(sym);
     x = tb.freq[sym] * (x >> tb.scale) + m - tb.cum[sym];
     while (x < kRansL) {
-      require(pos < size, "rans payload truncated: ran out of bytes at slot {} of {}", s, n);
+      if (pos >= size) {
+        if (items == 1) fail("rans payload truncated: ran out of bytes at slot {} of {}", s, n);
+        fail("rans payload truncated: ran out of bytes at item {} slot {} of {}", i / n, s, n);
+      }
       x = (x << 8) | data[pos++];
     }
   }

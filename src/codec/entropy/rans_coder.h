@@ -38,6 +38,10 @@ class RansCoder final : public EntropyCoder {
   using EntropyCoder::decode_item;
   void encode_item(const int32_t* idx, std::vector<uint8_t>& out) const override;
   void decode_item(const uint8_t* data, size_t size, int32_t* idx) const override;
+  // Several items as ONE message (one state, flushed once): what adaptive
+  // streams carry (docs/bitstream.md). idx holds items x slots, item-major.
+  void encode_message(const int32_t* idx, int64_t items, std::vector<uint8_t>& out) const;
+  void decode_message(const uint8_t* data, size_t size, int64_t items, int32_t* idx) const;
 
   int64_t num_tables() const { return static_cast<int64_t>(tables_.size()); }
   int64_t table_of(int64_t slot) const { return table_of_[static_cast<size_t>(slot)]; }

@@ -12,6 +12,11 @@ StreamRate stream_rate(const DecodedStream& decoded, size_t stream_size) {
   r.items = decoded.header.items;
   r.slots = decoded.header.slots;
   r.total_bytes = stream_size;
+  if (decoded.header.adaptive) {  // side information and the message are what the items cost
+    r.header_bytes = decoded.header.side_offset;
+    r.payload_bytes = stream_size - r.header_bytes;
+    return r;
+  }
   r.header_bytes = decoded.header.body_offset;
   for (uint32_t b : decoded.payload_bytes) r.payload_bytes += b;
   r.framing_bytes = r.total_bytes - r.header_bytes - r.payload_bytes;
@@ -22,6 +27,7 @@ DecodedStream scan_stream(const uint8_t* data, size_t size) {
   DecodedStream out;
   out.header = read_stream_header(data, size);
   const StreamHeader& h = out.header;
+  if (h.adaptive) return out;  // one message for all items: nothing to split without the model
   size_t pos = h.body_offset;
   for (int64_t i = 0; i < h.items; ++i) {
     const uint64_t len = get_varint(data, size, &pos, "payload length");

@@ -13,7 +13,8 @@
 
 namespace semcodec {
 
-// Where the bytes of a stream go. payload_bytes is what the items cost;
+// Where the bytes of a stream go. payload_bytes is what the items cost (for
+// an adaptive stream: its side information and its one message);
 // header (magic .. slot count) and framing (per-item length varints) are the
 // container's overhead.
 struct StreamRate {
