@@ -12,6 +12,7 @@
 #include "data/feature_set.h"
 #include "data/feature_store.h"
 #include "models/method_registry.h"
+#include "models/quantizers/stream_adaptive.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -94,6 +95,55 @@ double cross_validated_bits(const std::vector<int32_t>& idx, int64_t items, int6
 }
 }  // namespace
 
+namespace {
+// A stream-adaptive method brings its own tables (one per slot, learned at fit
+// time): packets are coded with its packet context's counts and streams with
+// the tables their side information names, so nothing is fitted here; the
+// report still measures what those tables spend on the training rows.
+EntropyFitReport store_packet_tables(Checkpoint& ckpt, Quantizer& model, StreamAdaptive& adaptive,
+                                     const at::Tensor& train_features, const EntropyFitOptions& opt, CoderId coder) {
+  require(coder == CoderId::rans, "fit-entropy: {} codes its streams with rANS only (got --coder {})", model.name(),
+          coder_name(coder));
+  require(opt.tables == "auto" || opt.tables == "per-slot",
+          "fit-entropy: {} has one table per slot (its own); --tables {} does not apply", model.name(), opt.tables);
+  const StreamSideInfo& packets = adaptive.packet_context();
+  const int64_t slots = model.slots();
+  require(packets.slots == slots && static_cast<int64_t>(packets.alphabet_sizes.size()) == slots &&
+              static_cast<int64_t>(packets.slot_counts.size()) == slots,
+          "fit-entropy: {}'s packet tables do not match its {} slots", model.name(), slots);
+  EntropyModel em = EntropyModel::from_counts(slots, packets.alphabet_sizes, TableMode::per_slot, 0, 0,
+                                              packets.slot_counts);
+  at::Tensor rows = train_features;
+  if (opt.max_items > 0 && rows.size(0) > opt.max_items)
+    rows = rows.index_select(0, at::div(at::arange(opt.max_items, at::kLong) * rows.size(0), opt.max_items, "floor")
+                                    .to(rows.device()));
+  std::vector<int32_t> idx = encode_all(model, rows, opt.progress);
+  const int64_t n = rows.size(0);
+  EntropyFitReport rep;
+  rep.coder = coder_name(coder);
+  rep.table_mode = cli_name(TableMode::per_slot);
+  rep.items = n;
+  rep.slots = slots;
+  rep.raw_bits = static_cast<double>(raw_bits_per_item(packets.alphabet_sizes));
+  rep.model_bits = model_code_bits(em, idx.data(), n);
+  rep.entropy_bits[rep.table_mode] =
+      empirical_entropy_bits(idx.data(), n, slots, packets.alphabet_sizes, TableMode::per_slot, 0, 0);
+  auto c = make_coder(coder, em);
+  std::vector<uint8_t> buf;
+  const int64_t probe = std::min<int64_t>(n, 20000);
+  for (int64_t i = 0; i < probe; ++i) c->encode_item(idx.data() + i * slots, buf);
+  rep.coder_bits[rep.coder] = 8.0 * static_cast<double>(buf.size()) / static_cast<double>(std::max<int64_t>(probe, 1));
+  rep.fingerprint = codec_fingerprint(decoding_tensors(model), coder, em);
+  store_entropy_tables(ckpt, em,
+                       {{"coder", rep.coder},
+                        {"table_mode", rep.table_mode},
+                        {"tables", "the method's own (stream-adaptive)"},
+                        {"fit_items", n},
+                        {"fingerprint", fingerprint_hex(rep.fingerprint)}});
+  return rep;
+}
+}  // namespace
+
 nlohmann::json EntropyFitReport::to_json() const {
   return {{"coder", coder},
           {"table_mode", table_mode},
@@ -121,6 +171,8 @@ EntropyFitReport fit_checkpoint_entropy(Checkpoint& ckpt, Quantizer& model, cons
   require(std::find(choices.begin(), choices.end(), opt.coder) != choices.end(), "fit-entropy: unknown coder '{}' ({})",
           opt.coder, fmt::join(choices, " | "));
   CoderId coder = opt.coder == "auto" ? CoderId::rans : parse_coder_id(opt.coder);
+  if (auto* adaptive = dynamic_cast<StreamAdaptive*>(&model))
+    return store_packet_tables(ckpt, model, *adaptive, train_features, opt, coder);
   const int64_t slots = model.slots(), k = model.alphabet_size(0);
   for (int64_t s = 1; s < slots; ++s)
     require(model.alphabet_size(s) == k, "fit-entropy: {} has slots of different alphabet sizes ({} and {})",

@@ -127,7 +127,7 @@ TEST_CASE("import from .npz keys with default class names", "[importer]") {
   CHECK(contains(error_of([&] { import_embeddings(o); }), "no array named 'nope'"));
 }
 
-TEST_CASE("import concatenates sources; each labels file gets its own classes", "[importer]") {
+TEST_CASE("import concatenates sources, each labels file with its own classes", "[importer]") {
   TempDir dir("import_multi");
   at::Tensor a = at::tensor({3.0f, 4.0f, 0.0f, 2.0f}).reshape({2, 2});
   at::Tensor b = at::tensor({0.0f, 5.0f}).reshape({1, 2});

@@ -60,7 +60,7 @@ AdaptiveKLTOptions small_options(double bits) {
 
 TEST_CASE("bit_io: Rice codes round-trip and cost what the formula says", "[adaptive_klt][bits]") {
   std::vector<uint8_t> out;
-  detail::BitWriter sink(out);
+  semcodec::detail::BitWriter sink(out);
   const std::vector<int64_t> values = {0, -1, 1, 5, -7, 1000, -100000, 3};
   int64_t expected_bits = 0;
   for (int64_t v : values) {
@@ -72,14 +72,14 @@ TEST_CASE("bit_io: Rice codes round-trip and cost what the formula says", "[adap
   // 1000 -> 2000 >> 2 = 500 >= 24: escape 24 + 32; -100000 likewise; 3 -> 6: 1 + 1 + 2 = 4.
   CHECK(expected_bits == 3 + 3 + 3 + 5 + 6 + 56 + 56 + 4);
   CHECK(static_cast<int64_t>(out.size()) == (expected_bits + 7) / 8);
-  detail::BitReader src(out.data(), out.size());
+  semcodec::detail::BitReader src(out.data(), out.size());
   for (int64_t v : values) CHECK(get_rice(src, 2) == v);
   src.finish("test");
   out.push_back(0);
-  detail::BitReader extra(out.data(), out.size());
+  semcodec::detail::BitReader extra(out.data(), out.size());
   for (size_t i = 0; i < values.size(); ++i) get_rice(extra, 2);
   CHECK_THROWS_WITH(extra.finish("test"), Catch::Contains("trailing"));
-  detail::BitReader cut(out.data(), 2);
+  semcodec::detail::BitReader cut(out.data(), 2);
   for (size_t i = 0; i < values.size(); ++i) get_rice(cut, 2);
   CHECK(cut.overrun());
 }
@@ -102,7 +102,7 @@ TEST_CASE("adaptive_klt: the fitted basis is the training rows' principal direct
   at::Tensor e;
   at::Tensor x = structured_rows(6000, d, var, 0.0, 1, &e);
   AdaptiveKLT q(d, small_options(24));
-  q.train(x);
+  q.fit(x);
   auto st = q.state();
   // Reference: eigenvectors of the covariance of the normalized rows, in double.
   at::Tensor xn = (x / x.norm(2, {1}, true)).to(at::kDouble);
@@ -125,7 +125,7 @@ TEST_CASE("adaptive_klt: the default context reconstructs what a hand computatio
   const std::vector<double> var = {0.05, 0.03, 0.02, 0.01, 0.004, 0.002};
   at::Tensor x = structured_rows(3000, d, var, 0.1, 2);
   AdaptiveKLT q(d, small_options(20));
-  q.train(x);
+  q.fit(x);
   auto st = q.state();
   at::Tensor rows = structured_rows(5, d, var, 0.1, 3);
   at::Tensor idx = q.encode(rows);
@@ -168,7 +168,7 @@ TEST_CASE("adaptive_klt: a planned stream meets its rate, counted from its bytes
   at::Tensor train = structured_rows(4000, d, var_train, 0.0, 4);
   for (double bits : {24.0, 48.0}) {
     AdaptiveKLT q(d, small_options(bits));
-    q.train(train);
+    q.fit(train);
     at::Tensor stream = structured_rows(1500, d, var_stream, 0.4, 5);
     auto side = q.plan_stream(stream);
     at::Tensor idx = q.encode(stream, *side);
@@ -202,7 +202,7 @@ TEST_CASE("adaptive_klt: side information parses back to the same context", "[ad
   std::vector<double> var(d);
   for (int64_t j = 0; j < d; ++j) var[j] = 0.03 * std::pow(0.75, j);
   AdaptiveKLT q(d, small_options(40));
-  q.train(structured_rows(3000, d, var, 0.0, 6));
+  q.fit(structured_rows(3000, d, var, 0.0, 6));
   at::Tensor stream = structured_rows(800, d, var, 0.3, 7);
   auto side = q.plan_stream(stream);
   auto back = q.read_side_info(side->bytes.data(), side->bytes.size());
@@ -220,7 +220,7 @@ TEST_CASE("adaptive_klt: malformed side information is refused", "[adaptive_klt]
   std::vector<double> var(d);
   for (int64_t j = 0; j < d; ++j) var[j] = 0.03 * std::pow(0.7, j);
   AdaptiveKLT q(d, small_options(40));
-  q.train(structured_rows(3000, d, var, 0.0, 8));
+  q.fit(structured_rows(3000, d, var, 0.0, 8));
   auto side = q.plan_stream(structured_rows(600, d, var, 0.2, 9));
   const std::vector<uint8_t>& good = side->bytes;
   auto refuse = [&](std::vector<uint8_t> b, const char* what) {
@@ -249,7 +249,7 @@ TEST_CASE("adaptive_klt: the state round-trips and bad states are refused", "[ad
   const int64_t d = 6;
   const std::vector<double> var = {0.05, 0.03, 0.02, 0.01, 0.004, 0.002};
   AdaptiveKLT q(d, small_options(20));
-  q.train(structured_rows(2000, d, var, 0.1, 10));
+  q.fit(structured_rows(2000, d, var, 0.1, 10));
   AdaptiveKLT r(d, small_options(20));
   r.load_state(q.state(), "test");
   at::Tensor rows = structured_rows(50, d, var, 0.1, 11);

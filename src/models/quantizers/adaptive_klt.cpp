@@ -192,7 +192,7 @@ int64_t AdaptiveKLT::alphabet_size(int64_t slot) const {
 
 // ---------------------------------------------------------------- fitting
 
-void AdaptiveKLT::train(const at::Tensor& x_in) {
+void AdaptiveKLT::fit(const at::Tensor& x_in) {
   const int64_t d = embed_dim_;
   at::Tensor x = unit_rows_cpu(x_in, d, "adaptive_klt fit").to(at::kDouble);
   const int64_t n = x.size(0);
@@ -322,7 +322,13 @@ void AdaptiveKLT::set_derived() {
   const int64_t* dc = default_classes_.data_ptr<int64_t>();
   ctx->classes.assign(dc, dc + default_classes_.numel());
   ctx->slots = embed_dim_;
-  for (int c : ctx->classes) ctx->alphabet_sizes.push_back(c == 0 ? 1 : alpha);
+  for (int c : ctx->classes) {
+    ctx->alphabet_sizes.push_back(c == 0 ? 1 : alpha);
+    if (c == 0)
+      ctx->slot_counts.push_back({1});
+    else
+      ctx->slot_counts.emplace_back(pc + c * alpha, pc + (c + 1) * alpha);
+  }
   default_context_ = std::move(ctx);
 }
 
@@ -410,6 +416,11 @@ at::Tensor AdaptiveKLT::decode(const at::Tensor& indices) {
               "adaptive_klt decode: index {} of slot {} outside its alphabet of {}", pi[r * ctx.slots + j], j,
               ctx.alphabet_sizes[static_cast<size_t>(j)]);
   return reconstruct(idx, ctx);
+}
+
+const StreamSideInfo& AdaptiveKLT::packet_context() const {
+  require(is_trained(), "adaptive_klt: no packet tables before fit");
+  return *default_context_;
 }
 
 const AdaptiveKLT::Context& AdaptiveKLT::context_of(const StreamSideInfo& side) const {

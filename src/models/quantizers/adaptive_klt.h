@@ -52,22 +52,23 @@ struct AdaptiveKLTOptions {
     v.field("klt_target_bits", target_bits,
             "adaptive_klt: bits per item of a coded stream, its side information included (the encoder's rate "
             "control; single packets use the step that meets it on the training rows)",
-            Limits::range(8, 1e6));
+            Limits::range(8, 1e6).added_later());
     v.field("klt_deadzone", deadzone, "adaptive_klt: rounding offset; |y| / step below 0.5 + deadzone codes as 0",
-            Limits::range(0, 0.49));
+            Limits::range(0, 0.49).added_later());
     v.field("klt_max_symbol", max_symbol, "adaptive_klt: coefficients are clamped to +-this many steps",
-            Limits::range(1, 32767));
-    v.field("klt_stream_mean", stream_mean, "adaptive_klt: send each stream's mean in its side information", {});
+            Limits::range(1, 32767).added_later());
+    v.field("klt_stream_mean", stream_mean, "adaptive_klt: send each stream's mean in its side information",
+            Limits{}.added_later());
     v.field("klt_max_stream_directions", max_stream_directions,
             "adaptive_klt: most principal directions of a stream its side information may carry (0: code in the "
             "training basis)",
-            Limits::range(0, 65536));
+            Limits::range(0, 65536).added_later());
     v.field("klt_basis_precisions", basis_precisions,
             "adaptive_klt: comma-separated beta values the encoder tries (a stream direction of variance lambda is "
             "sent with step beta * step / sqrt(lambda * D)); it keeps the one with the least error",
-            {});
+            Limits{}.added_later());
     v.field("klt_fit_rows", fit_rows, "adaptive_klt: training rows the table bank is learned from (an even stride)",
-            Limits::range(1, 1e9));
+            Limits::range(1, 1e9).added_later());
   }
 };
 
@@ -88,7 +89,7 @@ class AdaptiveKLT final : public FittedQuantizer, public StreamAdaptive {
   AdaptiveKLT(int64_t embed_dim, AdaptiveKLTOptions options);
 
   std::string name() const override { return "adaptive_klt"; }
-  void train(const at::Tensor& x) override;
+  void fit(const at::Tensor& x) override;
 
   // Default context (single items).
   at::Tensor encode(const at::Tensor& x) override;
@@ -102,6 +103,7 @@ class AdaptiveKLT final : public FittedQuantizer, public StreamAdaptive {
   std::shared_ptr<const StreamSideInfo> read_side_info(const uint8_t* data, size_t size) override;
   at::Tensor encode(const at::Tensor& x, const StreamSideInfo& side) override;
   at::Tensor decode(const at::Tensor& indices, const StreamSideInfo& side) override;
+  const StreamSideInfo& packet_context() const override;
 
   bool is_trained() const override { return mean_.defined(); }
   // "mean" [D] f32, "basis" [D, D] f32 (columns: principal directions, variance

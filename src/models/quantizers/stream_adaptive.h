@@ -38,6 +38,9 @@ class StreamAdaptive {
   // [N, D] -> [N, side.slots] int64, and back to [N, D] float32.
   virtual at::Tensor encode(const at::Tensor& x, const StreamSideInfo& side) = 0;
   virtual at::Tensor decode(const at::Tensor& indices, const StreamSideInfo& side) = 0;
+  // The fixed context single items (packets) are coded with: its slot counts
+  // are the method's own packet tables (fit-entropy stores them as is).
+  virtual const StreamSideInfo& packet_context() const = 0;
 };
 
 }  // namespace semcodec
