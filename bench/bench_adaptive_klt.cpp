@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
       o.stream_mean = stream_mean;
       AdaptiveKLT q(train.size(1), o);
       double t0 = now();
-      q.train(train);
+      q.fit(train);
       const double fit_s = now() - t0;
       t0 = now();
       auto side = q.plan_stream(coded.x);
