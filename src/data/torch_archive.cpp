@@ -831,6 +831,9 @@ TorchArchive load_archive(std::shared_ptr<const ByteSource> source, const TorchA
     TorchStorage& s = *conv.storages[i];
     s.bytes.resize(static_cast<size_t>(entries[i]->size));
     zip.read_into(*entries[i], s.bytes.data(), s.bytes.size());
+    if (s.dtype == TorchDtype::Bool)
+      for (uint8_t b : s.bytes)
+        if (b > 1) fail("{}: bool storage '{}' holds a byte other than 0 or 1", name, printable(s.key));
   }
   return out;
 }
