@@ -592,9 +592,7 @@ class Converter {
       case Node::K::Float: out.kind = K::Float; out.real = n.f; return;
       case Node::K::Str:
         out.kind = K::String;
-        string_bytes_ += n.s.size();
-        if (string_bytes_ > max_string_bytes_) fail("{}: strings add up to more than {} bytes once shared references are expanded", where_, max_string_bytes_);
-        out.text = n.s;
+        out.text = copy_string(n.s);
         return;
       case Node::K::Tuple:
       case Node::K::List:
@@ -606,7 +604,7 @@ class Converter {
       case Node::K::Object:
         if (n.ref == kNil) fail("{}: object of class '{}' has no state", where_, printable(n.s));
         out.kind = K::Object;
-        out.text = n.s;
+        out.text = copy_string(n.s);
         convert_entries(vm_.nodes[n.ref], out, depth);
         return;
       case Node::K::Tensor: out.kind = K::Tensor; out.tensor = tensor(n); return;
@@ -622,6 +620,14 @@ class Converter {
   std::set<size_t> used;  // storages some tensor views
 
  private:
+  // Strings are copied once per reference: bounded in total.
+  const std::string& copy_string(const std::string& s) {
+    string_bytes_ += s.size();
+    if (string_bytes_ > max_string_bytes_)
+      fail("{}: strings add up to more than {} bytes once shared references are expanded", where_, max_string_bytes_);
+    return s;
+  }
+
   void convert_entries(const Node& dict, TorchValue& out, uint32_t depth) {
     out.entries.resize(dict.items.size() / 2);
     for (size_t i = 0; i < out.entries.size(); ++i) {
@@ -692,15 +698,20 @@ bool is_identifier(std::string_view s) {
   return true;
 }
 
-// Whether `source` has a line "class <name>(" or "class <name>:".
-bool defines_class(const std::string& source, const std::string& name) {
-  const std::string head = "class " + name;
-  for (size_t at = source.find(head); at != std::string::npos; at = source.find(head, at + 1)) {
-    const size_t end = at + head.size();
-    if ((at == 0 || source[at - 1] == '\n') && end < source.size() && (source[end] == '(' || source[end] == ':'))
-      return true;
+// The classes a code/ file defines: lines "class <name>(" or "class <name>:".
+std::unordered_set<std::string> defined_classes(const std::string& source) {
+  std::unordered_set<std::string> out;
+  for (size_t line = 0; line < source.size();) {
+    size_t end = source.find('\n', line);
+    if (end == std::string::npos) end = source.size();
+    if (source.compare(line, 6, "class ") == 0) {
+      size_t name_end = line + 6;
+      while (name_end < end && source[name_end] != '(' && source[name_end] != ':') ++name_end;
+      if (name_end < end) out.insert(source.substr(line + 6, name_end - line - 6));
+    }
+    line = end + 1;
   }
-  return false;
+  return out;
 }
 
 // torch::jit::load finds class a.b.C in code/a/b.py and, if the class defines
@@ -738,14 +749,14 @@ class ClassChecker {
         fail("{}: refusing class '{}': its code ({}, {} bytes) exceeds the limits", zip_.name(), shown, path, e->size);
       code_bytes_ += e->size;
       const std::vector<uint8_t> bytes = zip_.read(*e, limits_.max_code_bytes);
-      it = sources_.emplace(path, std::string(bytes.begin(), bytes.end())).first;
+      const std::string source(bytes.begin(), bytes.end());
+      it = sources_.emplace(path, Source{source.find("__setstate__") != std::string::npos, defined_classes(source)}).first;
     }
-    const std::string& source = it->second;
-    if (source.find("__setstate__") != std::string::npos)
+    if (it->second.mentions_setstate)
       fail("{}: refusing class '{}': its code ({}) defines or mentions __setstate__, which PyTorch would run on load; "
            "only plain attribute state is read (nothing in the file is executed)",
            zip_.name(), shown, path);
-    if (!defines_class(source, name))
+    if (!it->second.classes.count(name))
       fail("{}: refusing class '{}': {} does not define it", zip_.name(), shown, path);
     checked_.insert(cls);
   }
@@ -755,26 +766,24 @@ class ClassChecker {
   const std::string& prefix_;
   const TorchArchiveLimits& limits_;
   std::unordered_set<std::string> checked_;
-  std::unordered_map<std::string, std::string> sources_;
+  struct Source {
+    bool mentions_setstate;
+    std::unordered_set<std::string> classes;
+  };
+  std::unordered_map<std::string, Source> sources_;  // by code/ path, each read once
   uint64_t code_bytes_ = 0;
 };
 
 // --- the archive -------------------------------------------------------------------
 
-TorchArchive load_archive(std::shared_ptr<const ByteSource> source, const TorchArchiveLimits& limits) {
-  const std::string name = source->name();
-  if (source->size() >= 2) {
-    uint8_t head[2];
-    source->read(0, 2, head);
-    if (head[0] == 0x80 && head[1] == 0x02)
-      fail("{}: legacy torch.save format (PyTorch < 1.6, a bare pickle) is not supported; re-save it with a current "
-           "PyTorch",
-           name);
-  }
-  const ZipArchive zip(source, limits.zip);
-  TorchArchive out;
-  out.name = name;
+struct ArchiveLayout {
+  std::string prefix;
+  TorchArchiveKind kind;
+};
 
+// The folder holding data.pkl, the byte order, and whether code/ makes it TorchScript.
+ArchiveLayout archive_layout(const ZipArchive& zip) {
+  const std::string& name = zip.name();
   std::vector<std::string> prefixes;
   for (const ZipEntry& e : zip.entries()) {
     const size_t slash = e.name.find('/');
@@ -785,21 +794,43 @@ TorchArchive load_archive(std::shared_ptr<const ByteSource> source, const TorchA
   if (prefixes.size() > 1)
     fail("{}: ambiguous PyTorch archive: {} folders hold a data.pkl ('{}', '{}', ...)", name, prefixes.size(),
          printable(prefixes[0]), printable(prefixes[1]));
-  out.prefix = prefixes[0];
-  const std::string& prefix = out.prefix;
-
-  if (const ZipEntry* bo = zip.find(prefix + "/byteorder")) {
+  ArchiveLayout out{prefixes[0], TorchArchiveKind::TorchSave};
+  if (const ZipEntry* bo = zip.find(out.prefix + "/byteorder")) {
     const std::vector<uint8_t> b = zip.read(*bo, 16);
     const std::string order(b.begin(), b.end());
     if (order == "big")
       fail("{}: saved on a big-endian machine (byteorder 'big'); only little-endian archives are supported", name);
     if (order != "little") fail("{}: unknown byteorder record '{}'", name, printable(order));
   }
-  const std::string code_dir = prefix + "/code/";
-  bool torchscript = zip.find(prefix + "/constants.pkl") != nullptr;
-  for (const ZipEntry& e : zip.entries())
-    torchscript = torchscript || e.name.compare(0, code_dir.size(), code_dir) == 0;
-  out.kind = torchscript ? TorchArchiveKind::TorchScript : TorchArchiveKind::TorchSave;
+  const std::string code_dir = out.prefix + "/code/";
+  bool torchscript = zip.find(out.prefix + "/constants.pkl") != nullptr;
+  for (const ZipEntry& e : zip.entries()) torchscript = torchscript || e.name.compare(0, code_dir.size(), code_dir) == 0;
+  if (torchscript) out.kind = TorchArchiveKind::TorchScript;
+  return out;
+}
+
+void refuse_legacy(const ByteSource& source) {
+  if (source.size() >= 2) {
+    uint8_t head[2];
+    source.read(0, 2, head);
+    if (head[0] == 0x80 && head[1] == 0x02)
+      fail("{}: legacy torch.save format (PyTorch < 1.6, a bare pickle) is not supported; re-save it with a current "
+           "PyTorch",
+           source.name());
+  }
+}
+
+TorchArchive load_archive(std::shared_ptr<const ByteSource> source, const TorchArchiveLimits& limits) {
+  const std::string name = source->name();
+  refuse_legacy(*source);
+  const ZipArchive zip(source, limits.zip);
+  TorchArchive out;
+  out.name = name;
+  const ArchiveLayout layout = archive_layout(zip);
+  out.prefix = layout.prefix;
+  out.kind = layout.kind;
+  const std::string& prefix = out.prefix;
+  const bool torchscript = out.kind == TorchArchiveKind::TorchScript;
 
   const ZipEntry* pkl = zip.find(prefix + "/data.pkl");
   if (pkl->size > limits.max_pickle_bytes)
@@ -838,32 +869,44 @@ TorchArchive load_archive(std::shared_ptr<const ByteSource> source, const TorchA
   return out;
 }
 
-void name_tensors(const TorchValue& v, const std::string& prefix, std::map<std::string, TorchTensorPtr>& out,
-                  const std::string& name, uint32_t depth, uint32_t max_depth) {
-  if (depth > max_depth) fail("{}: values nested deeper than {} levels", name, max_depth);
-  auto child = [&](const std::string& key) { return prefix.empty() ? key : prefix + "." + key; };
-  switch (v.kind) {
-    case TorchValue::Kind::Tensor:
-      if (!out.emplace(prefix, v.tensor).second) fail("{}: two tensors are named '{}'", name, printable(prefix));
-      return;
-    case TorchValue::Kind::Tuple:
-    case TorchValue::Kind::List:
-      for (size_t i = 0; i < v.items.size(); ++i)
-        name_tensors(v.items[i], child(std::to_string(i)), out, name, depth + 1, max_depth);
-      return;
-    case TorchValue::Kind::Dict:
-    case TorchValue::Kind::Object:
-      for (const TorchDictEntry& e : v.entries) {
-        std::string key;
-        if (e.key.kind == TorchValue::Kind::String) key = e.key.text;
-        else if (e.key.kind == TorchValue::Kind::Int) key = std::to_string(e.key.integer);
-        else fail("{}: a dict key is a {}, not a string or integer", name, to_string(e.key.kind));
-        name_tensors(e.value, child(key), out, name, depth + 1, max_depth);
-      }
-      return;
-    default: return;
+struct Namer {
+  std::map<std::string, TorchTensorPtr>& out;
+  const std::string& name;
+  uint32_t max_depth;
+  uint64_t name_bytes_left;  // names are built for every container and tensor: bounded
+
+  void walk(const TorchValue& v, const std::string& prefix, uint32_t depth) {
+    if (depth > max_depth) fail("{}: values nested deeper than {} levels", name, max_depth);
+    switch (v.kind) {
+      case TorchValue::Kind::Tensor:
+        if (!out.emplace(prefix, v.tensor).second) fail("{}: two tensors are named '{}'", name, printable(prefix));
+        return;
+      case TorchValue::Kind::Tuple:
+      case TorchValue::Kind::List:
+        for (size_t i = 0; i < v.items.size(); ++i) child(v.items[i], prefix, std::to_string(i), depth);
+        return;
+      case TorchValue::Kind::Dict:
+      case TorchValue::Kind::Object:
+        for (const TorchDictEntry& e : v.entries) {
+          if (e.key.kind == TorchValue::Kind::String) child(e.value, prefix, e.key.text, depth);
+          else if (e.key.kind == TorchValue::Kind::Int) child(e.value, prefix, std::to_string(e.key.integer), depth);
+          else fail("{}: a dict key is a {}, not a string or integer", name, to_string(e.key.kind));
+        }
+        return;
+      default: return;
+    }
   }
-}
+
+  void child(const TorchValue& v, const std::string& prefix, const std::string& key, uint32_t depth) {
+    using K = TorchValue::Kind;
+    if (v.kind != K::Tensor && v.kind != K::Tuple && v.kind != K::List && v.kind != K::Dict && v.kind != K::Object)
+      return;
+    const uint64_t len = prefix.size() + 1 + key.size();
+    if (len > name_bytes_left) fail("{}: tensor names add up to more bytes than the limit allows", name);
+    name_bytes_left -= len;
+    walk(v, prefix.empty() ? key : prefix + "." + key, depth + 1);
+  }
+};
 
 }  // namespace
 
@@ -943,10 +986,16 @@ TorchArchive parse_torch_archive(std::string_view bytes, const std::string& name
   return load_archive(memory_source(bytes, name), limits);
 }
 
+TorchArchiveKind probe_torch_archive(const std::string& path, const TorchArchiveLimits& limits) {
+  const std::shared_ptr<const ByteSource> source = open_file_source(path);
+  refuse_legacy(*source);
+  return archive_layout(ZipArchive(source, limits.zip)).kind;
+}
+
 std::map<std::string, TorchTensorPtr> torch_named_tensors(const TorchValue& value, const std::string& name,
                                                           const TorchArchiveLimits& limits) {
   std::map<std::string, TorchTensorPtr> out;
-  name_tensors(value, "", out, name, 0, limits.max_depth + 1);
+  Namer{out, name, limits.max_depth + 1, limits.max_string_bytes}.walk(value, "", 0);
   uint64_t view_bytes = 0, storage_bytes = 0;
   std::unordered_set<const TorchStorage*> seen;
   for (const auto& [key, t] : out) {

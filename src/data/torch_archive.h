@@ -133,6 +133,10 @@ TorchArchive read_torch_archive(const std::string& path, const TorchArchiveLimit
 // The same for bytes in memory; `name` labels errors.
 TorchArchive parse_torch_archive(std::string_view bytes, const std::string& name, const TorchArchiveLimits& limits = {});
 
+// Only the zip directory and the layout (which folder, byte order, whether
+// code/ makes it TorchScript): no pickle is read. For telling formats apart.
+TorchArchiveKind probe_torch_archive(const std::string& path, const TorchArchiveLimits& limits = {});
+
 // The tensors of a value by name: nested dicts and objects joined with '.',
 // list and tuple elements by index ("0", "1", ...), integer keys in decimal;
 // a root tensor is named "". Values that are not tensors (None, numbers,

@@ -320,6 +320,9 @@ TEST_CASE("torch archive: a TorchScript CLIP with OpenAI's layout reads as LibTo
   const std::string path = fixture("clip_tiny_openai.pt");
   const TorchArchive a = read_torch_archive(path);
   CHECK(a.kind == TorchArchiveKind::TorchScript);
+  CHECK(probe_torch_archive(path) == TorchArchiveKind::TorchScript);
+  CHECK(probe_torch_archive(fixture("clip_tiny_state_dict.pt")) == TorchArchiveKind::TorchSave);
+  CHECK_THROWS_WITH(probe_torch_archive(fixture("release_features_expected.npz")), Contains("not a PyTorch archive"));
   CHECK(a.root.kind == TorchValue::Kind::Object);
   CHECK(a.root.text == "__torch__.CLIP");
   const auto ours = torch_named_tensors(a.root, a.name);
@@ -592,6 +595,29 @@ TEST_CASE("torch archive: huge declared sizes are refused before anything is all
   REQUIRE(zip.entries().size() == 1);
   CHECK(zip.entries()[0].size == 0xFFFFFFFFu);
   CHECK_THROWS_WITH(zip.read(zip.entries()[0], UINT64_MAX), Contains("bomb.zip") && Contains("beyond deflate's ratio"));
+}
+
+TEST_CASE("torch archive: work stays linear: many classes in one code file, long names over many tensors",
+          "[torch_archive]") {
+  const auto start = std::chrono::steady_clock::now();
+  // 3,000 classes named from one 4 MiB code file: the file is read and indexed once.
+  std::string code = "# " + std::string(4u << 20, 'x') + "\n";
+  Pickle classes;
+  classes.op('N');
+  for (int i = 0; i < 3000; ++i) {
+    code += "class C" + std::to_string(i) + "(Module):\n  w : int\n";
+    classes.global("__torch__", "C" + std::to_string(i)).op('0');
+  }
+  const TorchArchive a = parse(make_zip({{"x/data.pkl", classes.stop().b}, {"x/code/__torch__.py", code}}));
+  CHECK(a.root.kind == TorchValue::Kind::None);
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < 5.0);
+  // A 1 MiB key over 100,000 nested lists would make 100 GB of names.
+  Pickle names;
+  names.op('}').str(std::string(1u << 20, 'k')).op(']').op('(');
+  for (int i = 0; i < 100000; ++i) names.op(']');
+  names.op('e').op('s').stop();
+  const TorchArchive n = parse(archive(names.b), "names.pt");
+  CHECK_THROWS_WITH(torch_named_tensors(n.root, n.name), Contains("names.pt") && Contains("tensor names add up"));
 }
 
 TEST_CASE("torch archive: 3,000 random mutants of real archives never crash or hang", "[torch_archive]") {
