@@ -597,6 +597,7 @@ class Converter {
       case Node::K::Tuple:
       case Node::K::List:
         out.kind = n.k == Node::K::Tuple ? K::Tuple : K::List;
+        reserve_values(n.items.size());
         out.items.resize(n.items.size());
         for (size_t i = 0; i < n.items.size(); ++i) convert(n.items[i], out.items[i], depth + 1);
         return;
@@ -628,7 +629,14 @@ class Converter {
     return s;
   }
 
+  // Checks the budget before a container's values are allocated.
+  void reserve_values(uint64_t n) {
+    if (n > limits_.max_values - std::min(values_, limits_.max_values))
+      fail("{}: more than {} values (limit)", where_, limits_.max_values);
+  }
+
   void convert_entries(const Node& dict, TorchValue& out, uint32_t depth) {
+    reserve_values(dict.items.size());
     out.entries.resize(dict.items.size() / 2);
     for (size_t i = 0; i < out.entries.size(); ++i) {
       convert(dict.items[2 * i], out.entries[i].key, depth + 1);

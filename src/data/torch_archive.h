@@ -108,8 +108,8 @@ struct TorchArchiveLimits {
   uint64_t max_pickle_bytes = 256ull << 20;  // data.pkl
   uint64_t max_code_bytes = 16ull << 20;     // one code/ file read to check a class
   uint32_t max_depth = 100;                  // nesting of containers / objects, and open MARKs
-  uint64_t max_values = 1ull << 22;          // pickle VM objects, and values in the result tree
-  uint64_t max_memo = 1ull << 22;            // memo entries
+  uint64_t max_values = 1ull << 21;          // pickle VM objects, and values in the result tree
+  uint64_t max_memo = 1ull << 21;            // memo entries
   uint64_t max_string_bytes = 64ull << 20;   // one string
   uint32_t max_rank = 64;
   // All tensors together may address at most this many times the bytes of
