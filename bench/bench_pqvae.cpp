@@ -23,7 +23,7 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 }
 
 constexpr const char* kUsage =
-    "usage: bench_pqvae [--steps N] [--batch B] [--threads T] [--device cpu|cuda] "
+    "usage: bench_pqvae [--steps N] [--batch B] [--infer-batch B] [--threads T] [--device cpu|cuda] "
     "[--compute-dtype float32|bfloat16] [--adam fused|foreach]";
 
 int main(int argc, char** argv) {
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
     if (a == "--steps") steps = std::stoll(argv[i + 1]);
     else if (a == "--batch") batch = std::stoll(argv[i + 1]);
     else if (a == "--threads") threads = std::stoll(argv[i + 1]);
+    else if (a == "--infer-batch") infer_batch = std::stoll(argv[i + 1]);
     else if (a == "--device") device = argv[i + 1];
     else if (a == "--compute-dtype") compute = argv[i + 1];
     else if (a == "--adam") adam_impl = argv[i + 1];

@@ -50,11 +50,19 @@ void add_inspect(CLI::App& app) {
     fmt::print("  items {}, slots per item {}\n", j["items"].get<int64_t>(), j["slots"].get<int64_t>());
     fmt::print("  bytes {}: payload {}, header {}, framing (length prefixes) {}\n", j["total_bytes"].get<uint64_t>(),
                j["payload_bytes"].get<uint64_t>(), j["header_bytes"].get<uint64_t>(), j["framing_bytes"].get<uint64_t>());
-    fmt::print("  payload bits/item {:.2f} (per item min {} max {} bits); with overhead {:.2f}\n",
-               j["payload_bits_per_item"].get<double>(), j["min_payload_bytes"].get<uint32_t>() * 8,
-               j["max_payload_bytes"].get<uint32_t>() * 8, j["total_bits_per_item"].get<double>());
+    if (j["adaptive"].get<bool>())
+      fmt::print("  adaptive stream: side information {} bytes ({:.2f} bits/item), one rANS message of {} bytes\n",
+                 j["side_info_bytes"].get<uint64_t>(), j["side_info_bits_per_item"].get<double>(),
+                 j["message_bytes"].get<uint64_t>());
+    fmt::print("  payload bits/item {:.2f}", j["payload_bits_per_item"].get<double>());
+    if (j.contains("min_payload_bytes"))
+      fmt::print(" (per item min {} max {} bits)", j["min_payload_bytes"].get<uint32_t>() * 8,
+                 j["max_payload_bytes"].get<uint32_t>() * 8);
+    fmt::print("; with overhead {:.2f}\n", j["total_bits_per_item"].get<double>());
     if (j.contains("raw_bits_per_item")) {
       fmt::print("  decoded with {}: stream verified\n", o->checkpoint);
+    }
+    if (j.contains("model_bits_per_item")) {
       fmt::print("  raw rate {} bits/item; ideal under the stored {} tables {:.2f}\n",
                  j["raw_bits_per_item"].get<int64_t>(), j["stored_table_mode"].get<std::string>(),
                  j["model_bits_per_item"].get<double>());

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <vector>
 
 #include "util/error.h"
 #include "util/fmt_shape.h"
@@ -49,11 +51,29 @@ PQVAEForward PQVAE::forward(const at::Tensor& x, bool bypass_quantizer) {
   return out;
 }
 
+namespace {
+// Inference runs in chunks of this many rows. A 3x3 grid convolution gathers
+// 9 taps per position, so its GEMM operand is 9x the activation: ~15 MB at 64
+// rows, ~240 MB at 1,024, where every product streams from DRAM and a large
+// batch ran slower per item than a training step (bench_pqvae --infer-batch).
+// Rows are independent, so chunking changes no result bit.
+constexpr int64_t kInferenceChunk = 32;
+
+at::Tensor in_chunks(const at::Tensor& rows, const std::function<at::Tensor(const at::Tensor&)>& f) {
+  const int64_t n = rows.size(0);
+  if (n <= kInferenceChunk) return f(rows);
+  std::vector<at::Tensor> parts;
+  for (int64_t s = 0; s < n; s += kInferenceChunk) parts.push_back(f(rows.narrow(0, s, std::min(kInferenceChunk, n - s))));
+  return at::cat(parts);
+}
+}  // namespace
+
 at::Tensor PQVAE::encode(const at::Tensor& x) {
   at::NoGradGuard g;
   require(x.dim() == 2 && x.size(1) == config_.embed_dim, "encode expects [N, {}] features, got {}",
           config_.embed_dim, x.sizes());
-  return pq_->forward(encoder->forward(x.to(feature_mean.device(), at::kFloat), offset())).indices;
+  const at::Tensor rows = x.to(feature_mean.device(), at::kFloat);
+  return in_chunks(rows, [&](const at::Tensor& part) { return pq_->forward(encoder->forward(part, offset())).indices; });
 }
 
 at::Tensor PQVAE::decode(const at::Tensor& indices) {
@@ -63,7 +83,9 @@ at::Tensor PQVAE::decode(const at::Tensor& indices) {
   require(indices.numel() == 0 || (indices.min().item<int64_t>() >= 0 &&
                                    indices.max().item<int64_t>() < config_.codebook_size),
           "decode: indices outside [0, {})", config_.codebook_size);
-  return decoder->forward(pq_->lookup(indices, kLatentPositions), offset());
+  return in_chunks(indices, [&](const at::Tensor& part) {
+    return decoder->forward(pq_->lookup(part, kLatentPositions), offset());
+  });
 }
 
 std::map<std::string, at::Tensor> PQVAE::decoding_state() {
