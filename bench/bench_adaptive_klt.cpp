@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <algorithm>
+#include <set>
 #include <vector>
 
 #include "bench_args.h"
@@ -97,8 +99,8 @@ int main(int argc, char** argv) {
   std::sort(files.begin(), files.end());
   std::vector<Dataset> sets;
   for (const auto& f : files) sets.push_back(load(f));
-  fmt::print("| held out | bits target | coded bits | side bits | k | beta | top-1 | clean | cosine | fit s | plan s | enc items/s | dec items/s |\n");
-  fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  fmt::print("| held out | bits target | coded bits | side bits | k | beta | top-1 | clean | cosine | fit s | plan s | enc items/s | dec items/s | coded slots | levels used min/median | distinct items |\n");
+  fmt::print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   // Runs: (fit rows, coded split, the dataset it comes from, label).
   struct Run {
     at::Tensor fit;
@@ -148,6 +150,9 @@ int main(int argc, char** argv) {
       at::Tensor rec = q.decode(idx, *side);
       const double dec_s = now() - t0;
       double code = 0, entropy = 0;
+      // Collapse check: the levels each coded slot (alphabet > 1) uses, and
+      // how many items get a reconstruction of their own.
+      std::vector<int64_t> levels_used;
       for (int64_t j = 0; j < side->slots; ++j) {
         const auto& counts = side->slot_counts[static_cast<size_t>(j)];
         double total = 0;
@@ -161,15 +166,25 @@ int main(int argc, char** argv) {
         }
         for (double h : hist)
           if (h > 0) entropy -= h * std::log2(h / static_cast<double>(col.numel()));
+        if (counts.size() > 1)
+          levels_used.push_back(static_cast<int64_t>(std::count_if(hist.begin(), hist.end(), [](double h) { return h > 0; })));
+      }
+      std::sort(levels_used.begin(), levels_used.end());
+      std::set<std::vector<int64_t>> distinct;
+      {
+        const int64_t* pi = idx.data_ptr<int64_t>();
+        for (int64_t r = 0; r < idx.size(0); ++r) distinct.insert(std::vector<int64_t>(pi + r * idx.size(1), pi + (r + 1) * idx.size(1)));
       }
       fmt::print(stderr, "{} {}: code {:.1f} bits/item vs plug-in entropy {:.1f}\n", run.label, b,
                  code / static_cast<double>(coded.x.size(0)), entropy / static_cast<double>(coded.x.size(0)));
       const double n = static_cast<double>(coded.x.size(0));
       const double side_bits = 8.0 * static_cast<double>(side->bytes.size());
       const auto stats = q.stream_stats(*side);
-      fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.2f} | {:.4f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} |\n", run.label, b,
-                 (side_bits + code) / n, side_bits / n, stats.basis_vectors, stats.basis_precision,
-                 100.0 * prototype_accuracy(rec, coded.y, means, classes).top1, clean, mean_cosine(rec, coded.x), fit_s, plan_s, n / enc_s, n / dec_s);
+      fmt::print("| {} | {:.0f} | {:.1f} | {:.1f} | {} | {} | {:.2f} | {:.2f} | {:.4f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} | {} | {}/{} | {} |\n",
+                 run.label, b, (side_bits + code) / n, side_bits / n, stats.basis_vectors, stats.basis_precision,
+                 100.0 * prototype_accuracy(rec, coded.y, means, classes).top1, clean, mean_cosine(rec, coded.x), fit_s,
+                 plan_s, n / enc_s, n / dec_s, levels_used.size(), levels_used.empty() ? 0 : levels_used.front(),
+                 levels_used.empty() ? 0 : levels_used[levels_used.size() / 2], distinct.size());
       std::fflush(stdout);
     }
   }
