@@ -3,7 +3,8 @@
 // Every list of coders (fit-entropy's choices and its per-coder rates, the
 // fuzzer's seeds, error messages) iterates it. Adding a coder: its own file
 // defining the EntropyCoder and `CoderInfo <name>_entry()`, plus one line in
-// coder_registry.cpp (docs/architecture.md, "Registries").
+// coder_registry.cpp (docs/architecture.md, "Registries" and "Worked example:
+// adding an entropy coder").
 #pragma once
 #include <memory>
 #include <string>
