@@ -29,6 +29,7 @@ const CoderInfo& coder_info(CoderId id);
 const CoderInfo& coder_info(const std::string& name);
 
 const char* coder_name(CoderId id);              // "?" for an unknown id
+std::string known_coder_ids();                    // "0 raw, 1 huffman, 2 rans": for messages
 CoderId parse_coder_id(const std::string& name);  // Error naming the known coders
 bool is_known_coder_id(int value);
 
