@@ -35,7 +35,7 @@ void add_decompress(CLI::App& app) {
                   "sizes are copied from it (default: none; labels 0, ids item/<row>, one class 'unknown')")
       ->check(CLI::ExistingFile);
   add_codec_batch_option(cmd, o->batch);
-  add_device_option(cmd, o->device);
+  add_device_option(cmd, o->device, "where a network method runs; fitted methods run on the CPU");
   add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     std::unique_ptr<Codec> codec = load_codec(o->checkpoint, o->device);

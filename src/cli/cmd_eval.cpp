@@ -27,7 +27,7 @@ void add_eval(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"auto", "zero-shot", "ncm"}));
   cmd->add_option("--reference", o->eval.reference_features, "ncm: labelled features whose class means are the prototypes");
   cmd->add_option("--label", o->eval.label, "row label in the report");
-  add_device_option(cmd, o->eval.device);
+  add_device_option(cmd, o->eval.device, "where a network method runs; fitted methods run on the CPU");
   cmd->add_option("--bitstream", o->eval.bitstream,
                   "evaluate the reconstructions decoded from this stream (`compress` of --features); bits/image are "
                   "the stream's payload bits")

@@ -135,8 +135,10 @@ void add_extract(CLI::App& app) {
   cmd->add_option("--split", o->images.split, "split name stored in the file (default: the config's split, or 'all')");
   cmd->add_option("-o,--out", o->out, "output feature file (.h5)")->required();
   cmd->add_option("--batch", o->batch, "images per model call")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "decode + preprocess threads (default: 1 on the CPU, all cores with CUDA)");
-  add_device_option(cmd, o->device);
+  cmd->add_option("--threads", o->threads,
+                  "image decode + preprocess threads, not the model's (default: 1 on the CPU, every core up to 32 "
+                  "with CUDA)");
+  add_device_option(cmd, o->device, "under semcodec launch / torchrun / srun, auto and cuda mean the local rank's GPU");
   add_clip_dtype_option(cmd, o->dtype);
   cmd->add_option("--resize", o->resize,
                   "resampling of the shortest-side resize: bicubic (OpenAI's transform) or bilinear (torchvision's "

@@ -40,7 +40,7 @@ void add_fit_entropy(CLI::App& app) {
                   "fit on at most this many training rows, an even stride through them (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  add_device_option(cmd, o->fit.device);
+  add_device_option(cmd, o->fit.device, "where a network method runs; fitted methods run on the CPU");
   add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {
     o->fit.progress = !o->quiet;

@@ -32,11 +32,11 @@ void add_quickstart(CLI::App& app) {
                                  "the main job on built-in synthetic data: train PQVAE-shared at 400 and 600 bits and "
                                  "evaluate zero-shot on 200 held-out classes");
   cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "training epochs per model")->capture_default_str()->check(CLI::Range(1, 100000));
-  cmd->add_option("--steps-per-epoch", o->steps, "cap on steps per epoch (0 = whole epoch)")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::Range(1, 1000000));
-  cmd->add_option("--lr", o->lr, "Adam learning rate")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "training epochs per model (train.epochs)")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--steps-per-epoch", o->steps, "cap on steps per epoch (0 = whole epoch; train.max_steps_per_epoch)")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "samples per training step (train.batch_size)")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_option("--lr", o->lr, "Adam learning rate (train.lr)")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = all cores; train.threads)")->capture_default_str();
   cmd->add_option("--compute-dtype", o->compute_dtype,
                   "the networks' compute type: auto (bfloat16 where the CPU has AMX / AVX512-BF16, ~1.7x faster), "
                   "float32 or bfloat16 (model.compute_dtype)")

@@ -6,7 +6,7 @@
 //
 // Adding a method: its own file defining the Quantizer, its options struct and
 // `MethodInfo <name>_method()`, plus one line in method_registry.cpp
-// (docs/architecture.md, "Registries").
+// (docs/architecture.md, "Registries" and "Worked example: adding a method").
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -25,7 +25,7 @@ struct Checkpoint;
 
 enum class MethodKind {
   fitted,   // fitted in one pass on the training features (Quantizer::fit; a FittedQuantizer)
-  network,  // a PQ-VAE (models/pqvae/pqvae.h) trained by gradient descent (train/network_trainer.h)
+  network,  // a PQ-VAE (models/pqvae/pqvae.h) trained by gradient descent (train/network_training.h)
 };
 const char* method_kind_name(MethodKind kind);  // "fitted" | "network"
 

@@ -1,5 +1,5 @@
 // Training of the methods fitted in one pass (MethodKind::fitted: learned SQ,
-// the FAISS anchors, float16 / int8 / int4; docs/baselines.md): fit on the
+// the FAISS anchors, float16 / int8 / int4, the adaptive KLT; docs/baselines.md): fit on the
 // training classes' features, evaluate on the held-out classes, and write the
 // same outputs as network training: best.safetensors and last.safetensors
 // (identical: there is one "epoch"), metrics.jsonl (one record) and

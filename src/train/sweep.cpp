@@ -60,8 +60,8 @@ nlohmann::json scalar_json(const std::string& s) {
 }
 
 // The hash of the keys whose values differ from the built-in defaults, so a
-// key added to semcodec later (with a default that keeps old behaviour) does
-// not invalidate finished cells. Settings that do not change a cell's result
+// key added to semcodec after cells were run (with a default that keeps their
+// behaviour) does not invalidate them. Settings that do not change a cell's result
 // (output directory, device, threads) stay out of it.
 std::string cell_key(RunConfig cfg) {
   cfg.output.dir.clear();

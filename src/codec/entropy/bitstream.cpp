@@ -113,7 +113,7 @@ StreamHeader read_stream_header(const uint8_t* data, size_t size) {
   h.version = data[4];
   require(h.version == kStreamVersion, "bitstream format version {} is not supported (this build reads version {})",
           h.version, kStreamVersion);
-  require(is_known_coder_id(data[5]), "bitstream: unknown coder id {} (known: 0 raw, 1 huffman, 2 rans)", data[5]);
+  require(is_known_coder_id(data[5]), "bitstream: unknown coder id {} (known: {})", data[5], known_coder_ids());
   h.coder = static_cast<CoderId>(data[5]);
   const uint16_t flags = static_cast<uint16_t>(data[6] | (data[7] << 8));
   require((flags & ~kStreamFlagAdaptive) == 0, "bitstream: unknown flags {:#06x} (this build knows {:#06x})", flags,
@@ -270,7 +270,7 @@ CoderId packet_coder(const uint8_t* data, size_t size) {
   int version = data[0] >> 4, coder = data[0] & 15;
   require(version == kPacketVersion, "packet format version {} is not supported (this build reads version {})",
           version, kPacketVersion);
-  require(is_known_coder_id(coder), "packet: unknown coder id {} (known: 0 raw, 1 huffman, 2 rans)", coder);
+  require(is_known_coder_id(coder), "packet: unknown coder id {} (known: {})", coder, known_coder_ids());
   return static_cast<CoderId>(coder);
 }
 

@@ -1,5 +1,7 @@
 #include "codec/entropy/coder_registry.h"
 
+#include <fmt/format.h>
+
 #include <set>
 
 #include "util/error.h"
@@ -24,6 +26,9 @@ std::vector<CoderInfo> checked(std::vector<CoderInfo> all) {
   std::set<std::string> names;
   for (const CoderInfo& c : all) {
     require(ids.insert(static_cast<int>(c.id)).second, "coder registry: id {} registered twice", static_cast<int>(c.id));
+    // A packet's first byte holds the coder id in its low 4 bits.
+    require(static_cast<int>(c.id) < 16, "coder registry: '{}' has id {}; packets hold ids 0-15", c.name,
+            static_cast<int>(c.id));
     require(names.insert(c.name).second, "coder registry: name '{}' registered twice", c.name);
     require(c.make != nullptr, "coder registry: '{}' has no factory", c.name);
   }
@@ -72,6 +77,12 @@ const CoderInfo& coder_info(const std::string& name) {
 const char* coder_name(CoderId id) {
   const CoderInfo* c = find(id);
   return c ? c->name.c_str() : "?";
+}
+
+std::string known_coder_ids() {
+  std::string out;
+  for (const CoderInfo& c : coders()) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", static_cast<int>(c.id), c.name);
+  return out;
 }
 
 CoderId parse_coder_id(const std::string& name) { return coder_info(name).id; }

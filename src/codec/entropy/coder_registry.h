@@ -3,7 +3,8 @@
 // Every list of coders (fit-entropy's choices and its per-coder rates, the
 // fuzzer's seeds, error messages) iterates it. Adding a coder: its own file
 // defining the EntropyCoder and `CoderInfo <name>_entry()`, plus one line in
-// coder_registry.cpp (docs/architecture.md, "Registries").
+// coder_registry.cpp (docs/architecture.md, "Registries" and "Worked example:
+// adding an entropy coder").
 #pragma once
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@ const CoderInfo& coder_info(CoderId id);
 const CoderInfo& coder_info(const std::string& name);
 
 const char* coder_name(CoderId id);              // "?" for an unknown id
+std::string known_coder_ids();                    // "0 raw, 1 huffman, 2 rans": for messages
 CoderId parse_coder_id(const std::string& name);  // Error naming the known coders
 bool is_known_coder_id(int value);
 

@@ -113,7 +113,7 @@ at::Tensor ClipModel::encode_image(const at::Tensor& images) const {
   c10::NoGradGuard no_grad;  // not InferenceMode: callers may modify the results in place
   const int64_t n = images.size(0);
   // Non-blocking: a page-locked batch (extraction's pin_memory) is copied by
-  // DMA in stream order; a pageable one is copied synchronously as before.
+  // DMA in stream order; a pageable one is copied synchronously.
   const at::Tensor x0 = images.to(device_, dtype_, /*non_blocking=*/true);
   // The patch convolution (stride = kernel, no bias) is one GEMM over
   // non-overlapping patches flattened in the conv weight's (c, y, x) order.

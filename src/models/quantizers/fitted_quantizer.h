@@ -1,6 +1,6 @@
 // Quantizers fitted in one pass on training embeddings (no network): learned
-// scalar quantization, the FAISS anchors and the float16 / int8 / int4
-// references. Their whole state is a few named tensors, which is what a
+// scalar quantization, the FAISS anchors, the float16 / int8 / int4
+// references and the adaptive KLT. Their whole state is a few named tensors, which is what a
 // checkpoint stores under "model.*" (docs/baselines.md).
 //
 // All of them quantize the L2-normalized embedding and run on the CPU;
