@@ -24,9 +24,9 @@ namespace semcodec {
 struct Limits {
   double min = -1e300, max = 1e300;
   std::vector<std::string> choices;  // for strings; empty = any
-  // A key added after config hashes were published (sweep cell keys, checkpoint
-  // configs): left out of the canonical JSON, hence of config_hash, while it
-  // holds its default, so existing results keep their keys.
+  // A key added after config hashes were published (the hashes stored with
+  // checkpoints and resolved configs): left out of the canonical JSON, hence of
+  // config_hash, while it holds its default, so those hashes stay valid.
   bool hashed_when_default = true;
   static Limits range(double lo, double hi) { Limits l; l.min = lo; l.max = hi; return l; }
   static Limits at_least(double lo) { Limits l; l.min = lo; return l; }

@@ -122,8 +122,14 @@ TEST_CASE("stream reader rejects every malformed header with a clear error", "[c
   b[5] = 9;
   expect_error(b, "unknown coder id 9");
   b = good;
-  b[6] = 1;
-  expect_error(b, "reserved flags");
+  b[6] = 2;  // bit 0 is the adaptive-stream flag; bit 1 means nothing yet
+  expect_error(b, "unknown flags 0x0002");
+  b = good;
+  b[7] = 0x80;
+  expect_error(b, "unknown flags 0x8000");
+  b = good;
+  b[6] = 1;  // an adaptive stream must use rANS (this one is Huffman)
+  expect_error(b, "must be coded with rans");
   b = good;
   b[8 + 5] ^= 1;
   expect_error(b, "made with another checkpoint");
