@@ -228,8 +228,10 @@ Figure accuracy_figure(const std::vector<ResultRow>& all, const std::string& nam
   std::string ds = dataset;
   if (ds.empty() && !rows.empty()) ds = rows.front().dataset;
   std::vector<std::string> labels;
-  // label -> configured rate -> (mean x, mean top-1)
-  std::map<std::string, std::map<int64_t, std::pair<Mean, Mean>>> pts;
+  // label -> configuration (raw rate and varied settings; seeds average
+  // together) -> (mean x, mean top-1). The settings keep apart the points of a
+  // rate-controlled method, whose fixed-length rate is the same at every target.
+  std::map<std::string, std::map<std::pair<int64_t, std::string>, std::pair<Mean, Mean>>> pts;
   Mean upper;
   for (const ResultRow& r : rows) {
     if (r.dataset != ds) continue;
@@ -237,7 +239,7 @@ Figure accuracy_figure(const std::vector<ResultRow>& all, const std::string& nam
     if (x == "bpp" && r.bpp < 0) continue;
     add_once(labels, r.label);
     const double xv = x == "bpd" ? r.bpd() : x == "bpp" ? r.bpp : r.bits_per_item;
-    auto& p = pts[r.label][static_cast<int64_t>(std::llround(r.raw_bits * 1000.0))];
+    auto& p = pts[r.label][{static_cast<int64_t>(std::llround(r.raw_bits * 1000.0)), r.settings.dump()}];
     p.first.add(xv);
     p.second.add(100.0 * r.top1);
   }

@@ -97,6 +97,24 @@ TEST_CASE("figure series hold the measured rate and the mean top-1 per configure
   std::vector<ResultRow> ncm = rows();
   for (auto& r : ncm) r.classifier = "ncm";
   CHECK(accuracy_figure(ncm, "f", "t", "bpd").ylabel == "top-1 accuracy, nearest class mean (%)");
+
+  // A rate-controlled method has one fixed-length rate at every target: its
+  // points stay apart by their settings (and seeds of one setting average).
+  std::vector<ResultRow> klt;
+  for (double target : {256.0, 400.0, 400.0}) {
+    ResultRow r;
+    r.dataset = "D", r.label = "KLT", r.method = "adaptive_klt", r.embed_dim = 512, r.raw_bits = 4088;
+    r.bits_per_item = target + (klt.size() == 2 ? 2 : 0);
+    r.top1 = target / 1000 + (klt.size() == 2 ? 0.01 : 0);
+    r.settings = {{"model.klt_target_bits", target}};
+    klt.push_back(r);
+  }
+  const Figure kf = accuracy_figure(klt, "k", "t", "bits", "D");
+  REQUIRE(kf.series.size() == 1);
+  REQUIRE(kf.series[0].points.size() == 2);
+  CHECK(kf.series[0].points[0].first == Approx(256));
+  CHECK(kf.series[0].points[1].first == Approx(401));
+  CHECK(kf.series[0].points[1].second == Approx(40.5));
 }
 
 TEST_CASE("results round-trip through JSON and bad files name themselves", "[eval][report]") {
