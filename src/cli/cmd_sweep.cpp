@@ -3,7 +3,9 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "eval/report.h"
 #include "train/sweep.h"
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace semcodec::cli {
@@ -73,14 +75,19 @@ void add_report(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
-      "report", "turn a sweep's results into Table 1 (Markdown, CSV) and figures (PNG via gnuplot) under <out>/report");
+      "report",
+      "turn a sweep's finished cells into <out>/results.{json,csv}, Table 1 (Markdown, CSV) and figures (PNG via "
+      "gnuplot) under <out>/report; cells not run yet are left out (`sweep --list` names them)");
   cmd->add_option("spec", o->spec, "the sweep file whose results to report")->required();
   cmd->callback([o] {
     const SweepSpec spec = load_sweep(o->spec);
     const auto rows = collect_sweep_results(spec);
     require(!rows.empty(), "{}: no finished cells under {}; run `semcodec sweep {}` first", o->spec, spec.out,
             o->spec);
-    fmt::print("{}\nreport: {}/report/report.md\n", write_sweep_report(spec, rows), spec.out);
+    write_file_atomic(spec.out + "/results.json", results_json(rows));
+    write_file_atomic(spec.out + "/results.csv", results_csv(rows));
+    fmt::print("{}\nreport: {}/report/report.md ({} result rows; results: {}/results.json)\n",
+               write_sweep_report(spec, rows), spec.out, rows.size(), spec.out);
   });
 }
 

@@ -106,6 +106,17 @@ TEST_CASE("adaptive stream: header by hand, side information verbatim, decode bi
   CHECK(codec->encode(x) == bytes);
 }
 
+TEST_CASE("adaptive stream: an empty stream round-trips", "[codec][adaptive]") {
+  auto codec = codec_for(fitted(1));
+  std::vector<uint8_t> bytes = codec->encode(at::empty({0, 32}));
+  CodecDecoded d = codec->decode(bytes);
+  CHECK(d.rate.items == 0);
+  CHECK(d.features.size(0) == 0);
+  CHECK(d.features.size(1) == 32);
+  bytes.push_back(0);
+  CHECK_THROWS_WITH(codec->decode(bytes), Catch::Contains("trailing"));
+}
+
 TEST_CASE("adaptive stream: packets use the method's fixed packet tables", "[codec][adaptive]") {
   auto q = fitted(1);
   auto codec = codec_for(q);

@@ -223,7 +223,7 @@ std::vector<uint8_t> encode_adaptive_stream(const RansCoder& coder, const Finger
   put_varint(out, side_info.size());
   out.insert(out.end(), side_info.begin(), side_info.end());
   const size_t message = out.size();
-  coder.encode_message(idx, items, out);
+  if (items > 0) coder.encode_message(idx, items, out);  // an empty stream has no message (readers expect none)
   const uint64_t symbols = static_cast<uint64_t>(items) * static_cast<uint64_t>(coder.slots());
   require(symbols <= static_cast<uint64_t>(kMaxAdaptiveSymbolsPerByte) * (out.size() - message) +
                          static_cast<uint64_t>(kAdaptiveSymbolSlack),
