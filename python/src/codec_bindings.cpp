@@ -3,13 +3,19 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include <memory>
 #include <set>
 
 #include "bindings.h"
 #include "codec/checkpoint_codec.h"
+#include "data/device.h"
 #include "models/method_registry.h"
+#include "models/quantizers/stream_adaptive.h"
 #include "numpy_tensor.h"
 #include "util/config.h"
 
@@ -17,26 +23,34 @@ namespace semcodec::python {
 
 namespace {
 
-// The keys of config visitors (FieldVisitor) without their values.
-nlohmann::json option_keys(OptionGroup& group) {
+// Every key the visitor of `fields` writes, with its value (no defaults: keys at
+// their default are kept, unlike the checkpoint's canonical JSON).
+template <class Fields>
+nlohmann::json all_keys(Fields& fields) {
   nlohmann::json out = nlohmann::json::object();
   config_detail::JsonWriter writer(out);
-  group.visit(writer);
+  fields.visit(writer);
   return out;
 }
 
 class PyCodec {
  public:
-  static std::shared_ptr<PyCodec> load(const std::string& path, const std::string& device) {
+  // A path of str or os.PathLike (pathlib), as Python's own file functions take.
+  static std::shared_ptr<PyCodec> load(const std::filesystem::path& file, const std::string& device) {
+    const std::string path = file.string();
     auto self = std::make_shared<PyCodec>();
     {
       py::gil_scoped_release release;
       configure_threads_once();
+      // Checked for every method, though fitted ones run on the CPU whatever it says: a typo is an error.
+      resolve_device(device);
       Checkpoint ckpt = load_checkpoint(path);
       self->codec_ = make_codec(ckpt, path, device);
       self->path_ = path;
       self->device_ = device;
-      self->config_ = to_json(ckpt.config);
+      // Every key, keys added later at their default included (to_json, the canonical form, leaves those out).
+      self->config_ = all_keys(ckpt.config);
+      self->model_ = ckpt.config.model;
       self->train_classes_ = ckpt.train_classes;
       self->heldout_classes_ = ckpt.heldout_classes;
       auto it = ckpt.extra_metadata.find("entropy");
@@ -77,9 +91,30 @@ class PyCodec {
     {
       py::gil_scoped_release release;
       DecodedStream ds = codec_->decode_indices(b.data(), b.size());
-      idx = indices_to_tensor(ds.indices, ds.header.items, slots());
+      // An adaptive stream's slot count is its own (its side information's), not the fixed context's.
+      idx = indices_to_tensor(ds.indices, ds.header.items, ds.header.slots);
     }
     return to_numpy(idx);
+  }
+
+  StreamAdaptive* adaptive() const { return dynamic_cast<StreamAdaptive*>(&quantizer()); }
+
+  // What encode(x) puts in a stream, before entropy coding: an adaptive method
+  // plans its side information from every row first, exactly as Codec::encode.
+  // With `reconstruct`, the rows decode(encode(x)) returns instead, batched as
+  // Codec::decode batches them (the networks' floats depend on the batch).
+  at::Tensor stream_rows(const at::Tensor& x, bool reconstruct) const {
+    StreamAdaptive* a = adaptive();
+    if (!a) return reconstruct ? codec_->reconstruct(codec_->quantize(x)) : codec_->quantize(x);
+    std::shared_ptr<const StreamSideInfo> side = a->plan_stream(x);
+    const int64_t n = x.size(0), batch = codec_->batch_size();
+    std::vector<at::Tensor> parts;
+    for (int64_t s = 0; s < n; s += batch) {
+      at::Tensor idx = a->encode(x.narrow(0, s, std::min(batch, n - s)), *side).cpu().to(at::kLong);
+      parts.push_back(reconstruct ? a->decode(idx, *side).cpu().to(at::kFloat) : idx);
+    }
+    if (!parts.empty()) return at::cat(parts);
+    return reconstruct ? at::empty({0, dim()}, at::kFloat) : at::empty({0, side->slots}, at::kLong);
   }
 
   py::array indices(py::handle x) const {
@@ -88,13 +123,24 @@ class PyCodec {
     {
       py::gil_scoped_release release;
       at::NoGradGuard no_grad;
-      idx = codec_->quantize(view_tensor(a));
+      idx = stream_rows(view_tensor(a), false);
     }
     return to_numpy(idx);
   }
 
-  py::array reconstruct(py::handle indices) const {
-    auto a = index_array(indices, slots(), "Codec.reconstruct(indices)");
+  py::array reconstruct(py::handle x) const {
+    auto a = float_array(x, 2, dim(), "Codec.reconstruct(x)");
+    at::Tensor out;
+    {
+      py::gil_scoped_release release;
+      at::NoGradGuard no_grad;
+      out = stream_rows(view_tensor(a), true);
+    }
+    return to_numpy(out);
+  }
+
+  py::array dequantize(py::handle indices) const {
+    auto a = index_array(indices, slots(), "Codec.dequantize(indices)");
     at::Tensor x;
     check_index_range(a);
     {
@@ -167,24 +213,23 @@ class PyCodec {
   // The method's own settings: its name and kind, embed_dim, the network keys
   // for the PQ-VAEs, and the method's own option keys, with the checkpoint's values.
   py::dict settings() const {
-    const nlohmann::json& model = config_.at("model");
-    const std::string method = model.at("method").get<std::string>();
-    const MethodInfo& info = method_info(method);
-    std::set<std::string> keep = {"method", "embed_dim"};
-    if (info.options)
-      for (auto& [key, value] : option_keys(*info.options()).items()) keep.insert(key);
-    if (info.kind == MethodKind::network) {
-      OptionGroups all = registered_method_options();
-      nlohmann::json own = nlohmann::json::object();
-      config_detail::JsonWriter writer(own);
-      all.visit(writer);
-      for (auto& [key, value] : model.items())
-        if (!own.contains(key)) keep.insert(key);
+    ModelConfig model = model_;
+    const nlohmann::json values = all_keys(model);
+    const MethodInfo& info = method_info(model.method);
+    nlohmann::json own = nlohmann::json::object();
+    if (info.options) {
+      std::unique_ptr<OptionGroup> group = info.options();
+      own = all_keys(*group);
     }
+    OptionGroups every_method = registered_method_options();
+    const nlohmann::json method_keys = all_keys(every_method);
     py::dict out;
     out["kind"] = method_kind_name(info.kind);
-    for (auto& [key, value] : model.items())
-      if (keep.count(key)) out[py::str(key)] = json_to_python(value);
+    for (const auto& [key, value] : values.items()) {
+      const bool shared = key == "method" || key == "embed_dim";
+      const bool network = info.kind == MethodKind::network && !method_keys.contains(key);
+      if (shared || network || own.contains(key)) out[py::str(key)] = json_to_python(value);
+    }
     return out;
   }
 
@@ -202,13 +247,14 @@ class PyCodec {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < s; ++j)
         if (p[i * s + j] < 0 || p[i * s + j] >= k[j])
-          throw py::value_error(fmt::format("Codec.reconstruct(indices): index {} at row {}, slot {} is outside [0, {})",
+          throw py::value_error(fmt::format("Codec.dequantize(indices): index {} at row {}, slot {} is outside [0, {})",
                                             p[i * s + j], i, j, k[j]));
   }
 
   std::unique_ptr<Codec> codec_;
   std::string path_, device_;
   nlohmann::json config_, entropy_;
+  ModelConfig model_;
   std::vector<int64_t> train_classes_, heldout_classes_;
 };
 
@@ -235,9 +281,14 @@ copied); results are float32 / int64 numpy arrays.)")
            "or one made with another checkpoint.")
       .def("decode_indices", &PyCodec::decode_indices, py::arg("stream"),
            "An SCB1 stream -> its indices [N, slots] int64, checked but without running the decoder.")
-      .def("indices", &PyCodec::indices, py::arg("x"), "Embeddings [N, D] -> quantization indices [N, slots] int64.")
-      .def("reconstruct", &PyCodec::reconstruct, py::arg("indices"),
-           "Indices [N, slots] (any integer dtype) -> reconstructed embeddings [N, D] float32.")
+      .def("indices", &PyCodec::indices, py::arg("x"),
+           "Embeddings [N, D] -> the indices [N, slots] int64 that encode(x) codes, i.e. decode_indices(encode(x)) "
+           "without the entropy coder. Adaptive methods plan them from all rows of x, as a stream does.")
+      .def("reconstruct", &PyCodec::reconstruct, py::arg("x"),
+           "Embeddings [N, D] -> what decode(encode(x)) returns (float32 [N, D]), without the entropy coder.")
+      .def("dequantize", &PyCodec::dequantize, py::arg("indices"),
+           "Indices [N, slots] (any integer dtype) -> embeddings [N, D] float32, in the method's fixed context: "
+           "the inverse of indices() for non-adaptive methods; for adaptive ones the context of packets.")
       .def("encode_packet", &PyCodec::encode_packet, py::arg("x"),
            "One embedding [D] or [1, D] -> a packet (5-byte header + payload).")
       .def("decode_packet", &PyCodec::decode_packet, py::arg("packet"),
@@ -256,7 +307,15 @@ copied); results are float32 / int64 numpy arrays.)")
                              "SHA-256 of codebook, decoder and coder tables (64 hex digits); streams carry it.")
       .def_property_readonly("coder", [](const PyCodec& c) { return std::string(coder_name(c.codec_->coder_id())); })
       .def_property_readonly("table_mode",
-                             [](const PyCodec& c) { return std::string(table_mode_name(c.codec_->model().mode())); })
+                             [](const PyCodec& c) {
+                               // The spelling of fit-entropy's --tables and of the checkpoint's metadata.
+                               std::string name = table_mode_name(c.codec_->model().mode());
+                               std::replace(name.begin(), name.end(), '_', '-');
+                               return name;
+                             })
+      .def_property_readonly("adaptive", [](const PyCodec& c) { return c.adaptive() != nullptr; },
+                             "Whether streams carry side information planned from their rows (adaptive_klt); "
+                             "slots and alphabet_sizes are then the fixed context's (packets, dequantize).")
       .def_property_readonly("embed_dim", &PyCodec::dim)
       .def_property_readonly("slots", &PyCodec::slots)
       .def_property_readonly("alphabet_sizes", &PyCodec::alphabet_sizes)
