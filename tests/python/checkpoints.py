@@ -37,6 +37,9 @@ RUNS = {
     # FAISS PQ, 8 sub-quantizers of 16 centroids: 32 bits.
     "faiss_pq": ("configs/baselines/faiss_pq_400.yaml",
                  ["--set", "model.faiss_bits=32", "--set", "model.faiss_nbits=4"]),
+    # Adaptive KLT: streams carry side information planned from their rows (one rANS message).
+    "adaptive_klt": ("configs/baselines/learned_sq_768.yaml",
+                     ["--set", "model.method=adaptive_klt", "--set", "model.klt_target_bits=96"]),
     # PQVAE-shared, a few steps of a narrow network: 25 positions x 2 sub-spaces x 2 bits = 100 raw bits.
     "pqvae_shared": ("configs/quickstart.yaml",
                      ["--set", "model.hidden_channels=32", "--set", "model.body_channels=32",

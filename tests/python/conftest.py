@@ -8,7 +8,7 @@ import pytest
 import checkpoints
 import semcodec
 
-METHODS = ["learned_sq", "faiss_pq", "pqvae_shared"]
+METHODS = ["learned_sq", "faiss_pq", "adaptive_klt", "pqvae_shared"]
 
 
 @pytest.fixture(scope="session")

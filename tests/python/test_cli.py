@@ -65,3 +65,11 @@ def test_cli_refuses_a_corrupt_python_stream(sq_codec, data, cli, tmp_path):
         sq_codec.decode(stream)
     # The same failure, in the same words (the CLI prefixes the file name).
     assert str(e.value) in r.stderr
+
+
+def test_reconstruct_equals_cli_round_trip(method_codec, paths, data, cli, tmp_path):
+    """compress then decompress, both by the CLI, give reconstruct(x) of the file's rows."""
+    cli("compress", "--checkpoint", method_codec.path, "--features", paths["features"], "-o", tmp_path / "s.scb", "-q")
+    cli("decompress", tmp_path / "s.scb", "--checkpoint", method_codec.path, "-o", tmp_path / "r.h5", "-q")
+    np.testing.assert_array_equal(semcodec.read_features(tmp_path / "r.h5").features,
+                                  method_codec.reconstruct(data.features))

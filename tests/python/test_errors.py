@@ -45,8 +45,10 @@ def test_wrong_shapes(sq_codec, rows):
         sq_codec.encode(rows[0])
     with pytest.raises(ValueError, match=r"got \(2, 5, 64\)"):
         sq_codec.indices(rows[:10].reshape(2, 5, 64))
-    with pytest.raises(ValueError, match=r"Codec.reconstruct\(indices\): expected shape \[N, 64\]"):
-        sq_codec.reconstruct(np.zeros((3, 5), np.int64))
+    with pytest.raises(ValueError, match=r"Codec.dequantize\(indices\): expected shape \[N, 64\]"):
+        sq_codec.dequantize(np.zeros((3, 5), np.int64))
+    with pytest.raises(ValueError, match=r"Codec.reconstruct\(x\): expected shape \[N, 64\], got \(3, 5\)"):
+        sq_codec.reconstruct(np.zeros((3, 5), np.float32))
     with pytest.raises(ValueError, match="a packet holds one embedding"):
         sq_codec.encode_packet(rows[:2])
     with pytest.raises(ValueError, match=r"expected shape \[64\]"):
@@ -62,8 +64,8 @@ def test_wrong_dtypes(sq_codec, rows):
         sq_codec.encode(np.ones((3, 64), np.complex64))
     with pytest.raises(TypeError, match="dtype <U"):
         sq_codec.encode("not an array")
-    with pytest.raises(TypeError, match=r"reconstruct\(indices\): expected integers, got dtype float32"):
-        sq_codec.reconstruct(np.zeros((3, 64), np.float32))
+    with pytest.raises(TypeError, match=r"dequantize\(indices\): expected integers, got dtype float32"):
+        sq_codec.dequantize(np.zeros((3, 64), np.float32))
     with pytest.raises(TypeError, match=r"decode\(stream\): expected bytes .* got str"):
         sq_codec.decode("SCB1")
     with pytest.raises(TypeError, match="expected contiguous bytes"):
@@ -83,11 +85,11 @@ def test_non_finite_values(sq_codec, rows):
 def test_indices_out_of_range(sq_codec, rows):
     idx = sq_codec.indices(rows[:4])
     idx[2, 5] = 4  # K = 4
-    with pytest.raises(ValueError, match=r"index 4 at row 2, slot 5 is outside \[0, 4\)"):
-        sq_codec.reconstruct(idx)
+    with pytest.raises(ValueError, match=r"dequantize\(indices\): index 4 at row 2, slot 5 is outside \[0, 4\)"):
+        sq_codec.dequantize(idx)
     idx[2, 5] = -1
     with pytest.raises(ValueError, match="outside"):
-        sq_codec.reconstruct(idx)
+        sq_codec.dequantize(idx)
 
 
 def test_corrupt_streams(sq_codec, rows):
@@ -144,6 +146,7 @@ def test_write_features_errors(tmp_path, rows):
         semcodec.write_features(p, zero, y, ["a"])
     with pytest.raises(ValueError, match="dtype"):
         semcodec.write_features(p, rows, y, ["a"], dtype="int8")
-    with pytest.raises(semcodec.Error):
-        semcodec.write_features(tmp_path / "no" / "such" / "dir" / "x.h5", rows, y, ["a"])
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(semcodec.Error, match="a_file"):
+        semcodec.write_features(tmp_path / "a_file" / "x.h5", rows, y, ["a"])  # a file where a folder should be
     assert not p.exists()
