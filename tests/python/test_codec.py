@@ -35,6 +35,10 @@ def test_settings_are_the_methods_own(paths):
     assert net["kind"] == "network"
     assert (net["latent_channels"], net["d_sub"], net["codebook_size"]) == (16, 8, 4)
     assert "sq_bits" not in net and "faiss_bits" not in net
+    # Keys at their default are settings too (docs/config.md: klt_deadzone 0.3), though checkpoints omit them.
+    klt = semcodec.Codec.load(paths["adaptive_klt"]).settings
+    assert klt["kind"] == "fitted" and klt["klt_target_bits"] == 96 and klt["klt_deadzone"] == pytest.approx(0.3)
+    assert "sq_bits" not in klt and "codebook_size" not in klt
     if "faiss_pq" in paths:
         pq = semcodec.Codec.load(paths["faiss_pq"]).settings
         assert (pq["faiss_bits"], pq["faiss_nbits"]) == (32, 4) and "sq_bits" not in pq
