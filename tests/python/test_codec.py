@@ -197,29 +197,40 @@ def test_version():
 
 
 def test_gil_released_during_encode_and_decode(paths, data):
-    """While one thread encodes or decodes, another keeps running Python: with the GIL
-    held for the whole call it would stall for about the call's duration."""
+    """While one thread encodes or decodes, another keeps running Python. With the GIL held
+    through the C++ call, the other thread's longest stall would span nearly the whole call;
+    released, it is what the OS scheduler takes (tens of ms on a loaded machine), so the
+    calls are made long (>= 0.25 s) to tell the two apart."""
     import threading
     import time
 
     c = semcodec.Codec.load(paths["pqvae_shared"])
     x = data.features
-    while True:  # long enough calls that a stall would stand out from scheduling noise
+    while True:
         t0 = time.perf_counter()
         stream = c.encode(x)
-        if time.perf_counter() - t0 > 0.3 or len(x) >= 64 * len(data):
+        if time.perf_counter() - t0 >= 0.25:
             break
+        if len(x) * 2 > 1_000_000:
+            pytest.skip("encode is too fast here to time against the scheduler")
         x = np.ascontiguousarray(np.concatenate([x, x]))
     for call, arg in ((c.encode, x), (c.decode, stream)):
-        t0 = time.perf_counter()
-        call(arg)
-        alone = time.perf_counter() - t0
-        worker = threading.Thread(target=call, args=(arg,))
-        last, gaps = time.perf_counter(), []
+        window = {}
+
+        def work():
+            window["start"] = time.perf_counter()
+            call(arg)
+            window["end"] = time.perf_counter()
+
+        worker = threading.Thread(target=work)
+        stamps = []
         worker.start()
         while worker.is_alive():
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+            stamps.append(time.perf_counter())
         worker.join()
-        assert len(gaps) > 10 and max(gaps) < 0.5 * alone, (call.__name__, alone, max(gaps), len(gaps))
+        inside = [window["start"]] + [t for t in stamps if window["start"] < t < window["end"]] + [window["end"]]
+        longest = max(b - a for a, b in zip(inside, inside[1:]))
+        duration = window["end"] - window["start"]
+        if duration < 0.1:
+            continue  # a cache made this call short: too short to judge
+        assert longest < 0.5 * duration, (call.__name__, duration, longest, len(inside))
