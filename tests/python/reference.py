@@ -1,6 +1,6 @@
 """Independent readers for the tests, written from the format docs, not from
-the C++: the SCB1 stream and packet layouts (docs/bitstream.md; adaptive
-streams: flag bit 0, src/codec/entropy/bitstream.h) and the
+the C++: the SCB1 stream and packet layouts (docs/bitstream.md, adaptive
+streams included) and the
 safetensors tensors of a checkpoint (docs/checkpoint.md), in plain Python/numpy."""
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ def parse_stream(buf: bytes) -> dict:
     fingerprint = buf[8:40].hex()
     items, pos = _varint(buf, 40)
     slots, pos = _varint(buf, pos)
-    if flags & 1:  # adaptive: side information (varint length + bytes), then one message for all items
+    if flags & 1:  # adaptive (docs/bitstream.md, "Adaptive streams"): side information L_s + bytes, one message
         side, side_start = _varint(buf, pos)
         assert side_start + side <= len(buf)
         return {"version": version, "coder": CODERS[coder], "flags": flags, "fingerprint": fingerprint,
                 "items": items, "slots": slots, "adaptive": True, "side_bytes": side,
-                # the side information (not its length) is part of what the items cost
+                # "Rate": the payload is the side information and the message; the header all before it
                 "header_bytes": side_start, "payload_bytes": len(buf) - side_start, "framing_bytes": 0}
     assert flags == 0, flags
     header = pos
