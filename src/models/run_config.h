@@ -119,7 +119,8 @@ struct RunConfig {
 };
 
 // Cross-field checks (single fields are checked by their Limits while
-// reading): model.d_sub divides model.latent_channels, data.split.mode files
+// reading): model.d_sub divides model.latent_channels (for pqvae_shared, the
+// 25 x latent_channels latent values), data.split.mode files
 // names both files, and the method's own checks (validate_method_keys). Every
 // config loader calls it; data.features may stay empty because the CLI can
 // fill it in later.

@@ -244,6 +244,12 @@ TEST_CASE("config: cross-field validation", "[config]") {
   c.model.d_sub = 24;
   REQUIRE_THROWS_WITH(validate(c, "cfg"), Contains("cfg: model.d_sub"));
   CHECK_NOTHROW(from_text("model:\n  d_sub: 32\n  latent_channels: 128\n"));
+  // PQVAE-shared cuts the flattened 25 x c latent (the release's layout): d_sub 10 and 25 of c = 128 are
+  // valid, 24 (3,200 / 24 is no integer) is not; the k-means PQ baseline keeps one codebook per sub-space.
+  CHECK_NOTHROW(from_text("model:\n  d_sub: 10\n  latent_channels: 128\n"));
+  CHECK_NOTHROW(from_text("model:\n  d_sub: 25\n  latent_channels: 128\n"));
+  REQUIRE_THROWS_WITH(from_text("model:\n  method: vqvae_kmeans_pq\n  d_sub: 10\n"),
+                      Contains("x.yaml: model.d_sub: 10 does not divide model.latent_channels (128)"));
 
   REQUIRE_THROWS_WITH(from_text("data:\n  split:\n    mode: files\n    train_classes_file: t.txt\n"),
                       Contains("x.yaml: data.split.heldout_classes_file: required when data.split.mode is 'files'"));

@@ -124,7 +124,7 @@ void PQVAE::fit_codebook(const at::Tensor& features, uint64_t seed, int64_t step
 int64_t pqvae_raw_bits(const ModelConfig& cfg) {
   int64_t bits_per_index = 0;
   while ((int64_t{1} << bits_per_index) < cfg.codebook_size) ++bits_per_index;
-  return kLatentPositions * (cfg.latent_channels / cfg.d_sub) * bits_per_index;
+  return kLatentPositions * cfg.latent_channels / cfg.d_sub * bits_per_index;
 }
 
 }  // namespace semcodec
