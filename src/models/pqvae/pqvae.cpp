@@ -16,6 +16,7 @@ PQVAE::PQVAE(const ModelConfig& cfg, std::shared_ptr<PQModule> pq, std::string m
   require(cfg.method == method_, "model.method '{}' is not {}", cfg.method, method_);
   encoder = register_module("encoder", FeatureEncoder(cfg));
   pq_ = register_module("pq", std::move(pq));
+  pq_->slots(kLatentPositions);  // Error now, not at the first batch, when d_sub does not cut the latent evenly
   decoder = register_module("decoder", FeatureDecoder(cfg));
   feature_mean = register_buffer("feature_mean", at::zeros({cfg.embed_dim}));
 }
