@@ -176,10 +176,7 @@ TEST_CASE("import concatenates sources, each labels file with its own classes", 
 TEST_CASE("import the real CLIP ViT-B/32 Food-101 subset", "[importer][shared]") {
   const std::string feats = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_features.npy");
   const std::string labels = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_labels.npy");
-  if (feats.empty() || labels.empty()) {
-    WARN("shared data folder absent; skipping");
-    return;
-  }
+  if (feats.empty() || labels.empty()) SEMCODEC_SKIP("../shared/data/real-clip-vitb32-food10 is absent");
   ImportOptions o;
   o.features_path = feats;
   o.labels_path = labels;
