@@ -1,6 +1,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "cli/commands.h"
 #include "data/feature_store.h"
 #include "data/importer.h"
@@ -9,15 +11,23 @@
 namespace semcodec::cli {
 
 namespace {
-// "file.npz:key" -> (file.npz, key); plain paths have no key.
+// "file.npz:key" or "file.pt:0" -> (file, key); a path that exists as it is
+// has no key, so file names with ':' still work.
 void split_key(const std::string& spec, std::string& path, std::string& key) {
-  auto pos = spec.rfind(':');
-  if (pos != std::string::npos && spec.find(".npz") != std::string::npos && pos > spec.find(".npz")) {
-    path = spec.substr(0, pos);
-    key = spec.substr(pos + 1);
-  } else {
-    path = spec;
+  namespace fs = std::filesystem;
+  const auto pos = spec.rfind(':');
+  std::error_code ec;
+  const bool whole_exists = fs::exists(spec, ec);
+  if (pos != std::string::npos && pos > 0 && !whole_exists) {
+    const std::string head = spec.substr(0, pos);
+    const bool archive_name = head.size() > 4 && (head.find(".npz") != std::string::npos || head.find(".pt") != std::string::npos);
+    if (fs::exists(head, ec) || archive_name) {
+      path = head;
+      key = spec.substr(pos + 1);
+      return;
+    }
   }
+  path = spec;
 }
 }  // namespace
 
@@ -29,16 +39,16 @@ void add_import(CLI::App& app) {
     ImportOptions imp;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("import", "turn embeddings you already have (.npy/.npz, e.g. clip-retrieval) into a feature file");
+  auto* cmd = app.add_subcommand("import", "turn embeddings you already have (.npy/.npz, e.g. clip-retrieval; torch.save .pt files, e.g. the paper release's) into a feature file");
   cmd->add_option("--features", o->features,
-                  "[N, D] embeddings: file.npy or file.npz[:key]; repeat (with --labels) to concatenate sources")
+                  "[N, D] embeddings: file.npy, file.npz[:key] or file.pt[:key] (a (features, labels) .pt needs no key); repeat (with --labels) to concatenate sources")
       ->required();
   cmd->add_option("--labels", o->labels,
-                  "[N] integer labels: file.npy or file.npz[:key], one per --features; sources with labels from "
+                  "[N] integer labels: file.npy, file.npz[:key] or file.pt[:key], one per --features; sources with labels from "
                   "different files get disjoint classes")
       ->required();
   cmd->add_option("--class-names", o->class_names, "text file, one class name per line (default class_<i>)");
-  cmd->add_option("--text-embeddings", o->text, "[C, D] class text embeddings (.npy/.npz[:key]) for zero-shot");
+  cmd->add_option("--text-embeddings", o->text, "[C, D] class text embeddings (.npy, .npz[:key], .pt[:key]) for zero-shot");
   cmd->add_option("--image-sizes", o->sizes, "[N, 2] (height, width) of the source images, for bpp");
   cmd->add_option("--ids", o->ids, "text file, one source id per row");
   cmd->add_option("-o,--out", o->out, "output feature file (.h5)")->required();

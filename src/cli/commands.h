@@ -9,6 +9,7 @@ namespace semcodec::cli {
 
 void add_synth(CLI::App& app);
 void add_import(CLI::App& app);
+void add_convert_release(CLI::App& app);
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_quickstart(CLI::App& app);

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   semcodec::cli::add_quickstart(app);
   semcodec::cli::add_synth(app);
   semcodec::cli::add_import(app);
+  semcodec::cli::add_convert_release(app);
   semcodec::cli::add_extract(app);
   semcodec::cli::add_merge_shards(app);
   semcodec::cli::add_embed_text(app);

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "data/npy.h"
+#include "data/torch_archive.h"
+#include "data/torch_archive_tensor.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -17,10 +20,71 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
+// What a file holds, told by its first bytes rather than its name: the
+// release's feature files are .pt archives, and a .npz is a zip too.
+enum class ArrayFile { npy, npz, torch };
+
+ArrayFile sniff_array_file(const std::string& path, const char* what) {
+  std::ifstream f(path, std::ios::binary);
+  require(f.good(), "{}: cannot open {} file (missing or unreadable)", path, what);
+  char head[6] = {};
+  f.read(head, sizeof head);
+  const std::string magic(head, static_cast<size_t>(f.gcount()));
+  if (magic.rfind("\x93NUMPY", 0) == 0) return ArrayFile::npy;
+  if (magic.rfind("PK", 0) == 0) {
+    // Both numpy.savez and torch.save write zips; only a torch archive has a data.pkl.
+    if (ends_with(path, ".npz")) return ArrayFile::npz;
+    try {
+      probe_torch_archive(path);
+      return ArrayFile::torch;
+    } catch (const Error&) {
+      if (ends_with(path, ".pt") || ends_with(path, ".pth")) throw;
+      return ArrayFile::npz;
+    }
+  }
+  // PyTorch < 1.6 (or _use_new_zipfile_serialization=False) pickles the whole file.
+  if (!magic.empty() && static_cast<unsigned char>(magic[0]) == 0x80)
+    fail("{}: a legacy (non-zip) torch.save file, which is not read; re-save it with PyTorch >= 1.6 "
+         "(torch.save(torch.load(f), f)) or export the {} as .npy",
+         path, what);
+  fail("{}: not a .npy, .npz or PyTorch (.pt) file (the {})", path, what);
+}
+
+std::string key_list(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + (k.empty() ? std::string("<the root tensor>") : k);
+  return out;
+}
+
+// A torch.save file: a bare tensor, a (features, labels) tuple (keys "0",
+// "1") or a state dict. `default_key` picks the element of a two-tensor tuple
+// when no key is given, so the release's feature files need none.
+at::Tensor load_torch_array(const std::string& path, const std::string& key, const std::string& default_key,
+                            const char* what, std::string& name) {
+  std::map<std::string, at::Tensor> tensors = read_torch_tensors(path);
+  std::vector<std::string> keys;
+  for (const auto& kv : tensors) keys.push_back(kv.first);
+  std::string pick = key;
+  if (pick.empty()) {
+    if (tensors.size() == 1) pick = keys[0];
+    else if (keys == std::vector<std::string>{"0", "1"} && !default_key.empty()) pick = default_key;
+    else
+      fail("{}: holds {} tensors ({}); say which one is the {} with {}:<name>", path, tensors.size(), key_list(keys),
+           what, path);
+  }
+  auto it = tensors.find(pick);
+  if (it == tensors.end()) fail("{}: no tensor named '{}' (the {}); it holds {}", path, pick, what, key_list(keys));
+  name = pick.empty() ? path : path + ":" + pick;
+  return it->second;
+}
+
 // Loads one array as a tensor; returns the display name through `name`.
-at::Tensor load_array(const std::string& path, const std::string& key, const char* what, std::string& name) {
+at::Tensor load_array(const std::string& path, const std::string& key, const char* what, std::string& name,
+                      const std::string& default_torch_key = "") {
   require(!path.empty(), "import: no {} file given", what);
-  if (ends_with(path, ".npz")) {
+  const ArrayFile kind = sniff_array_file(path, what);
+  if (kind == ArrayFile::torch) return load_torch_array(path, key, default_torch_key, what, name);
+  if (kind == ArrayFile::npz) {
     auto arrays = read_npz(path);
     if (key.empty()) {
       if (arrays.size() != 1) {
@@ -36,7 +100,7 @@ at::Tensor load_array(const std::string& path, const std::string& key, const cha
     name = path + ":" + key;
     return npy_to_tensor(it->second, false, name);
   }
-  require(key.empty(), "{}: a key ('{}') only applies to .npz files", path, key);
+  require(key.empty(), "{}: a key ('{}') only applies to .npz and .pt files", path, key);
   name = path;
   return npy_to_tensor(read_npy(path), false, name);
 }
@@ -72,7 +136,7 @@ LoadedRows load_rows(const ImportRows& r, bool normalize) {
   LoadedRows out;
   std::string& fname = out.features_name;
   std::string& lname = out.labels_name;
-  at::Tensor x = as_float_matrix(load_array(r.features_path, r.features_key, "features", fname), fname, "features");
+  at::Tensor x = as_float_matrix(load_array(r.features_path, r.features_key, "features", fname, "0"), fname, "features");
   const int64_t n = x.size(0), d = x.size(1);
   require(n > 0, "{}: no rows", fname);
   require(d > 0, "{}: zero-dimensional embeddings", fname);
@@ -88,7 +152,7 @@ LoadedRows load_rows(const ImportRows& r, bool normalize) {
   }
   out.x = x;
 
-  at::Tensor labels = load_array(r.labels_path, r.labels_key, "labels", lname);
+  at::Tensor labels = load_array(r.labels_path, r.labels_key, "labels", lname, "1");
   require(!at::isFloatingType(labels.scalar_type()) && labels.scalar_type() != at::kBool,
           "{}: labels must be integers, found {}", lname, std::string(at::toString(labels.scalar_type())));
   if (labels.dim() == 2 && labels.size(1) == 1) labels = labels.squeeze(1);

@@ -1,5 +1,8 @@
-// Turns embeddings saved by other tools (.npy / .npz) into a FeatureSet, so
-// `semcodec import` can write them as a feature file.
+// Turns embeddings saved by other tools into a FeatureSet, so `semcodec
+// import` can write them as a feature file. A file is read by what its bytes
+// say it is: .npy, .npz (a key picks the array) or a torch.save archive
+// (data/torch_archive.h; nothing in it is executed), e.g. the paper release's
+// `torch.save((features, labels))` files and `*_text_features.pt` tensors.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,8 +12,11 @@
 
 namespace semcodec {
 
-// Array sources are a .npy path, or a .npz path plus `*_key` (a .npz
-// holding a single array needs no key).
+// Array sources are a path plus `*_key`, which names the array of a .npz, or
+// the tensor of a .pt as data/torch_archive.h names them ("0", "1" for a
+// tuple's elements, "encoder.weight" in a state dict). A file holding a single
+// array needs no key, and a .pt holding a two-tensor tuple gives the features
+// its "0" and the labels its "1" (the release's (features, labels) files).
 struct ImportRows {
   std::string features_path, features_key;  // [N, D] float16/32/64
   std::string labels_path, labels_key;      // [N] (or [N, 1]) integers

@@ -38,6 +38,9 @@ struct MethodInfo {
   // Its own options (model.* keys beside the shared ones), default-valued;
   // nullptr: none. Methods of one family share one options type.
   std::unique_ptr<OptionGroup> (*options)() = nullptr;
+  // model.d_sub need only divide the 25 * c latent values, not c: sub-vectors
+  // may run across positions (the paper release's layout; pq_module.h).
+  bool subvectors_cross_positions = false;
   // Cross-field checks of those options; nullptr: none. Errors start with `source`.
   void (*validate)(const ModelConfig& config, const std::string& source) = nullptr;
   // An untrained quantizer for the config: a FittedQuantizer (fitted) or a PQVAE (network).

@@ -29,7 +29,7 @@ struct ModelConfig {
   int64_t residual_layers = 3;
   int64_t residual_channels = 128;     // bottleneck inside each residual layer
   int64_t latent_channels = 128;       // c
-  int64_t d_sub = 16;                  // sub-vector size; c / d_sub indices per position
+  int64_t d_sub = 16;                  // sub-vector size; 25 * c / d_sub indices per item
   int64_t codebook_size = 4;           // K
   bool center_features = true;         // encode the direction from the training mean (see docs/architecture.md)
   std::string compute_dtype = "float32";  // float32 | bfloat16 | auto: type of the networks' convolutions
@@ -64,7 +64,8 @@ struct ModelConfig {
     v.field("residual_layers", residual_layers, "number of residual layers", Limits::range(0, 64));
     v.field("residual_channels", residual_channels, "bottleneck channels inside a residual layer", Limits::range(1, 65536));
     v.field("latent_channels", latent_channels, "latent channels c at each of the 25 positions", Limits::range(1, 65536));
-    v.field("d_sub", d_sub, "sub-vector dimension (must divide latent_channels)", Limits::range(1, 65536));
+    v.field("d_sub", d_sub, "sub-vector dimension: divides latent_channels, or for pqvae_shared the 25 x latent_channels "
+            "latent values (sub-vectors then run across positions, as in the paper's release)", Limits::range(1, 65536));
     v.field("codebook_size", codebook_size, "shared codebook size K", Limits::range(2, 65536));
     v.field("center_features", center_features,
             "subtract the training-set mean direction before encoding and add it back after decoding "

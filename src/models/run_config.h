@@ -65,6 +65,7 @@ struct TrainConfig {
   double dist_timeout_s = 300;      // collectives of multi-process runs (docs/distributed.md)
   double dist_bucket_mb = 25;       // gradient all-reduce bucket size (MiB)
   std::string dist_backend = "auto";  // auto | gloo | nccl
+  bool reset_optimizer_each_epoch = false;  // the release's loop: fresh Adam + StepLR every epoch
   template <class V> void visit(V& v) {
     v.field("epochs", epochs, "training epochs", Limits::range(1, 1e7));
     v.field("batch_size", batch_size, "samples per step", Limits::range(1, 1e7));
@@ -95,6 +96,11 @@ struct TrainConfig {
             "multi-process runs: c10d backend; auto = nccl when train.device is CUDA and the build has NCCL, else "
             "gloo (CUDA tensors then go through host copies)",
             Limits::one_of({"auto", "gloo", "nccl"}));
+    v.field("reset_optimizer_each_epoch", reset_optimizer_each_epoch,
+            "re-create Adam and its step schedule at the start of every epoch, as the paper's release does: Adam's "
+            "moments and bias correction restart each epoch and the rate stays train.lr (lr_step_epochs and lr_gamma "
+            "never apply); configs/paper_recipe.yaml",
+            Limits{}.added_later());
   }
 };
 
@@ -119,7 +125,8 @@ struct RunConfig {
 };
 
 // Cross-field checks (single fields are checked by their Limits while
-// reading): model.d_sub divides model.latent_channels, data.split.mode files
+// reading): model.d_sub divides model.latent_channels (for pqvae_shared, the
+// 25 x latent_channels latent values), data.split.mode files
 // names both files, and the method's own checks (validate_method_keys). Every
 // config loader calls it; data.features may stay empty because the CLI can
 // fill it in later.

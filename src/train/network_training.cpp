@@ -56,6 +56,8 @@ class NetworkTrainer {
 
  private:
   void create_model_and_optimizer();
+  // Adam over the model's parameters with train.lr and fresh moments.
+  std::unique_ptr<Adam> new_optimizer();
   void start_or_resume();
   EpochSums train_epoch(int64_t epoch, double lr);
   void sum_over_ranks(EpochSums& sums);
@@ -130,19 +132,23 @@ void NetworkTrainer::create_model_and_optimizer() {
           cfg_.model.method);
   model_->init_weights(seed());
   model_->to(dev_);
+  adam_ = new_optimizer();
+  if (dp_) {
+    std::vector<at::Tensor> tensors;
+    for (const auto& p : model_->named_parameters()) tensors.push_back(p.value());
+    const auto bucket_bytes = static_cast<int64_t>(cfg_.train.dist_bucket_mb * (1 << 20));
+    reducer_ = std::make_unique<GradientReducer>(*dp_, tensors, bucket_bytes);
+  }
+}
+
+std::unique_ptr<Adam> NetworkTrainer::new_optimizer() {
   std::vector<std::pair<std::string, at::Tensor>> params;
   for (auto& p : model_->named_parameters()) params.emplace_back(p.key(), p.value());
   AdamOptions ao;
   ao.lr = cfg_.train.lr;
   ao.weight_decay = cfg_.train.weight_decay;
   ao.decoupled_weight_decay = cfg_.train.weight_decay_mode == "decoupled";
-  adam_ = std::make_unique<Adam>(params, ao);
-  if (dp_) {
-    std::vector<at::Tensor> tensors;
-    for (const auto& p : params) tensors.push_back(p.second);
-    const auto bucket_bytes = static_cast<int64_t>(cfg_.train.dist_bucket_mb * (1 << 20));
-    reducer_ = std::make_unique<GradientReducer>(*dp_, tensors, bucket_bytes);
-  }
+  return std::make_unique<Adam>(params, ao);
 }
 
 void NetworkTrainer::start_or_resume() {
@@ -324,7 +330,13 @@ void NetworkTrainer::fit_entropy_tables() {
 
 TrainResult NetworkTrainer::run() {
   for (int64_t epoch = st_.epochs_done; epoch < cfg_.train.epochs; ++epoch) {
-    const double lr = cfg_.train.lr * std::pow(cfg_.train.lr_gamma, static_cast<double>(epoch / cfg_.train.lr_step_epochs));
+    // The release builds its Adam and StepLR inside the epoch loop: each epoch
+    // starts with zero moments, a restarted bias correction, and the step
+    // schedule at its first epoch, so the rate never decays.
+    const bool reset = cfg_.train.reset_optimizer_each_epoch;
+    if (reset) adam_ = new_optimizer();
+    const double decays = reset ? 0.0 : static_cast<double>(epoch / cfg_.train.lr_step_epochs);
+    const double lr = cfg_.train.lr * std::pow(cfg_.train.lr_gamma, decays);
     adam_->set_lr(lr);
     EpochSums sums = train_epoch(epoch, lr);
     st_.epochs_done = epoch + 1;

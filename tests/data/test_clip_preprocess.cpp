@@ -48,10 +48,7 @@ Image gray_image(int64_t w, int64_t h, std::vector<uint8_t> px) {
 TEST_CASE("JPEG decoding equals libjpeg's integer IDCT output PIL returns", "[image][golden]") {
   std::string jpg = test::shared_path(std::string(kFixture) + "/images/coco_val2014_831.jpg");
   std::string ref = test::shared_path(std::string(kFixture) + "/preprocess/coco831_decoded_u8.npy");
-  if (jpg.empty() || ref.empty()) {
-    WARN("skipped: ../shared/fixtures/clip-tiny is absent");
-    return;
-  }
+  if (jpg.empty() || ref.empty()) SEMCODEC_SKIP("../shared/fixtures/clip-tiny is absent");
   Image im = read_image(jpg);
   CHECK(im.mode == PixelMode::RGB);
   ByteDiff d = compare_u8(image_hwc(im), load_npy(ref));
@@ -70,10 +67,7 @@ TEST_CASE("CLIP preprocessing at 224 px matches OpenAI's transform", "[image][go
     std::string img_path = test::shared_path(std::string(kFixture) + "/images/" + c.image);
     std::string u8_path = test::shared_path(std::string(kFixture) + "/preprocess/" + c.stem + "_rgb_u8.npy");
     std::string f_path = test::shared_path(std::string(kFixture) + "/preprocess/" + c.stem + ".npy");
-    if (img_path.empty() || u8_path.empty() || f_path.empty()) {
-      WARN("skipped: ../shared/fixtures/clip-tiny is absent");
-      return;
-    }
+    if (img_path.empty() || u8_path.empty() || f_path.empty()) SEMCODEC_SKIP("../shared/fixtures/clip-tiny is absent");
     SECTION(c.stem) {
       Image im = read_image(img_path);
       CHECK(im.mode == c.mode);
@@ -103,10 +97,7 @@ TEST_CASE("CLIP preprocessing at 56 px matches the end-to-end goldens", "[image]
                                     {"clip.png", "e2e_clip_png_preprocessed.npy"}}) {
     std::string img_path = test::shared_path(std::string(kFixture) + "/images/" + image);
     std::string g_path = test::shared_path(std::string(kFixture) + "/goldens/" + golden_name);
-    if (img_path.empty() || g_path.empty()) {
-      WARN("skipped: ../shared/fixtures/clip-tiny is absent");
-      return;
-    }
+    if (img_path.empty() || g_path.empty()) SEMCODEC_SKIP("../shared/fixtures/clip-tiny is absent");
     ClipPreprocessConfig cfg;
     cfg.resolution = 56;
     at::Tensor batch = clip_preprocess_batch({read_image(img_path)}, cfg);

@@ -176,10 +176,7 @@ TEST_CASE("import concatenates sources, each labels file with its own classes", 
 TEST_CASE("import the real CLIP ViT-B/32 Food-101 subset", "[importer][shared]") {
   const std::string feats = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_features.npy");
   const std::string labels = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_labels.npy");
-  if (feats.empty() || labels.empty()) {
-    WARN("shared data folder absent; skipping");
-    return;
-  }
+  if (feats.empty() || labels.empty()) SEMCODEC_SKIP("../shared/data/real-clip-vitb32-food10 is absent");
   ImportOptions o;
   o.features_path = feats;
   o.labels_path = labels;
@@ -191,4 +188,65 @@ TEST_CASE("import the real CLIP ViT-B/32 Food-101 subset", "[importer][shared]")
   at::Tensor raw = npy_to_tensor(read_npy(feats), true);
   CHECK((raw.norm(2, 1) - 1).abs().max().item<float>() < 1e-3f);
   CHECK((s.features.norm(2, 1) - 1).abs().max().item<float>() < 1e-3f);
+}
+
+namespace {
+std::string fixture(const std::string& name) { return std::string(SEMCODEC_SOURCE_DIR) + "/tests/fixtures/" + name; }
+}  // namespace
+
+// The expected values are the ones the release fixtures' author exported with
+// NumPy from the same tensors (release_features_expected.npz), not ours.
+TEST_CASE("import reads the release's torch.save (features, labels) and text-feature files", "[importer]") {
+  const auto npz = read_npz(fixture("release_features_expected.npz"));
+  const at::Tensor want_x = npy_to_tensor(npz.at("features"), false, "features");
+  const at::Tensor want_y = npy_to_tensor(npz.at("labels"), false, "labels");
+  const at::Tensor want_t = npy_to_tensor(npz.at("text"), false, "text");
+  REQUIRE(want_x.sizes() == at::IntArrayRef({20, 768}));
+
+  ImportOptions o;
+  o.features_path = fixture("release_features_cuda_fp16.pt");  // no keys: a (features, labels) tuple
+  o.labels_path = fixture("release_features_cuda_fp16.pt");
+  o.text_embeddings_path = fixture("release_text_features.pt");  // a bare tensor
+  o.normalize = false;
+  FeatureSet s = import_embeddings(o);
+  CHECK(at::equal(s.features, want_x));  // float16 -> float32 is exact
+  CHECK(at::equal(s.labels, want_y));
+  CHECK(at::equal(s.class_embeddings, want_t));
+  CHECK(s.num_classes() == 5);
+  CHECK(s.ids[3] == "release_features_cuda_fp16/3");
+
+  // Normalized rows against the expected values divided by their norms in double precision.
+  o.normalize = true;
+  const at::Tensor want_unit = (want_x.to(at::kDouble) / want_x.to(at::kDouble).norm(2, 1, true)).to(at::kFloat);
+  CHECK((import_embeddings(o).features - want_unit).abs().max().item<float>() < 1e-7f);
+
+  // Explicit keys, as `import --features f.pt:0 --labels f.pt:1` gives them.
+  ImportOptions k = o;
+  k.features_key = "0";
+  k.labels_key = "1";
+  CHECK(at::equal(import_embeddings(k).labels, want_y));
+
+  SECTION("bad keys and files name the file and the problem") {
+    ImportOptions b = o;
+    b.features_key = "2";
+    const std::string e = error_of([&] { import_embeddings(b); });
+    CHECK(contains(e, "release_features_cuda_fp16.pt: no tensor named '2' (the features); it holds 0, 1"));
+    b = o;
+    b.text_embeddings_path = fixture("release_features_cuda_fp16.pt");  // two tensors, no default for text
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "holds 2 tensors (0, 1); say which one is the text embeddings"));
+    b = o;
+    b.features_path = fixture("torch_save_os_system.pt");  // a hostile pickle: refused, nothing run
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "posix.system"));
+    b = o;
+    b.features_path = fixture("README.md");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "README.md: not a .npy, .npz or PyTorch (.pt) file"));
+    TempDir dir("import_pt");
+    std::ofstream(dir.file("legacy.pt"), std::ios::binary) << std::string("\x80\x02\x8a\x0a", 4) << "legacy";
+    b = o;
+    b.features_path = dir.file("legacy.pt");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "legacy.pt: a legacy (non-zip) torch.save file"));
+    b = o;
+    b.features_path = dir.file("absent.pt");
+    CHECK(contains(error_of([&] { import_embeddings(b); }), "absent.pt: cannot open features file"));
+  }
 }

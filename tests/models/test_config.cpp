@@ -244,6 +244,12 @@ TEST_CASE("config: cross-field validation", "[config]") {
   c.model.d_sub = 24;
   REQUIRE_THROWS_WITH(validate(c, "cfg"), Contains("cfg: model.d_sub"));
   CHECK_NOTHROW(from_text("model:\n  d_sub: 32\n  latent_channels: 128\n"));
+  // PQVAE-shared cuts the flattened 25 x c latent (the release's layout): d_sub 10 and 25 of c = 128 are
+  // valid, 24 (3,200 / 24 is no integer) is not; the k-means PQ baseline keeps one codebook per sub-space.
+  CHECK_NOTHROW(from_text("model:\n  d_sub: 10\n  latent_channels: 128\n"));
+  CHECK_NOTHROW(from_text("model:\n  d_sub: 25\n  latent_channels: 128\n"));
+  REQUIRE_THROWS_WITH(from_text("model:\n  method: vqvae_kmeans_pq\n  d_sub: 10\n"),
+                      Contains("x.yaml: model.d_sub: 10 does not divide model.latent_channels (128)"));
 
   REQUIRE_THROWS_WITH(from_text("data:\n  split:\n    mode: files\n    train_classes_file: t.txt\n"),
                       Contains("x.yaml: data.split.heldout_classes_file: required when data.split.mode is 'files'"));
@@ -363,4 +369,33 @@ TEST_CASE("config: a checkpoint config stored before the method registry loads a
   RunConfig copy = c;
   copy.model.options<FaissOptions>().bits = 128;
   CHECK(c.model.options<FaissOptions>().bits == 64);
+}
+
+TEST_CASE("config: configs/paper_recipe.yaml is the release's training recipe", "[config]") {
+  // The numbers of the authors' release (docs/reproduce.md), not our defaults.
+  const std::string root = std::string(SEMCODEC_SOURCE_DIR) + "/";
+  const RunConfig c = load_config<RunConfig>(root + "configs/paper_recipe.yaml");
+  CHECK(c.model.method == "pqvae_shared");
+  CHECK(c.model.d_sub == 16);
+  CHECK(c.model.codebook_size == 4);
+  CHECK(c.model.codebook_init == "uniform");
+  CHECK_FALSE(c.model.center_features);
+  CHECK_FALSE(c.model.dead_code_restart);
+  CHECK(c.loss.alpha == 10.0);
+  CHECK(c.loss.beta == 0.25);
+  CHECK(c.train.epochs == 100);
+  CHECK(c.train.batch_size == 64);
+  CHECK(c.train.lr == 1e-5);
+  CHECK(c.train.weight_decay == 5e-4);
+  CHECK(c.train.weight_decay_mode == "l2");
+  CHECK(c.train.lr_warmup_steps == 0);
+  CHECK(c.train.reset_optimizer_each_epoch);
+  CHECK(c.data.split.mode == "files");
+  CHECK(file_exists(root + c.data.split.train_classes_file));
+  CHECK(file_exists(root + c.data.split.heldout_classes_file));
+  // A key added later stays out of the canonical form at its default, so older configs keep their hashes.
+  RunConfig d;
+  CHECK_FALSE(to_json(d)["train"].contains("reset_optimizer_each_epoch"));
+  d.train.reset_optimizer_each_epoch = true;
+  CHECK(to_json(d)["train"]["reset_optimizer_each_epoch"] == true);
 }

@@ -374,3 +374,36 @@ TEST_CASE("SharedCodebookPQ: kmeans / sample init put codewords on the data", "[
     CHECK(at::equal(again->codebook.detach(), cb));
   }
 }
+
+TEST_CASE("SharedCodebookPQ: a d_sub that does not divide c cuts the flattened latent across positions",
+          "[models][quantizer]") {
+  // The release's layout: c = 8 values at each of 5 positions, read position
+  // by position, cut into 8 sub-vectors of 5; sub-vector 1 is position 0's
+  // last 3 values followed by position 1's first 2.
+  const int64_t n = 2, p = 5, c = 8, d_sub = 5, k = 6, slots = p * c / d_sub;
+  SharedCodebookPQ pq(c, d_sub, k);
+  CHECK(pq->subspaces() == 0);
+  CHECK(pq->slots(p) == 8);
+  CHECK_THROWS_WITH(pq->slots(3), Catch::Contains("d_sub 5 does not divide the latent channels 8 or the 3 x 8"));
+  at::manual_seed(5);
+  {
+    at::NoGradGuard g;
+    pq->codebook.copy_(at::randn({k, d_sub}));
+  }
+  const at::Tensor z = at::randn({n, p, c});
+  const auto out = pq->forward(z);
+  REQUIRE(out.indices.sizes() == at::IntArrayRef({n, slots}));
+  const std::vector<double> zv = to_vec(z), cb = to_vec(pq->codebook), q = to_vec(out.quantized);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t s = 0; s < slots; ++s) {
+      const double* sub = &zv[static_cast<size_t>(i * p * c + s * d_sub)];  // flat offset of the chunk
+      int64_t best = 0;
+      for (int64_t j = 1; j < k; ++j)
+        if (sqdist(sub, &cb[j * d_sub], d_sub) < sqdist(sub, &cb[best * d_sub], d_sub)) best = j;
+      CHECK(out.indices[i][s].item<int64_t>() == best);
+      for (int64_t e = 0; e < d_sub; ++e)
+        CHECK(q[static_cast<size_t>(i * p * c + s * d_sub + e)] == Approx(cb[static_cast<size_t>(best * d_sub + e)]));
+    }
+  // quantized is z + (q - z): q up to rounding.
+  CHECK((pq->lookup(out.indices, p) - out.quantized.detach()).abs().max().item<float>() < 1e-6f);
+}

@@ -164,3 +164,32 @@ TEST_CASE("training rejects features whose dimension differs from the model", "[
   REQUIRE_THROWS_WITH(train_run(cfg, quiet()), Catch::Contains("small.h5") && Catch::Contains("embed_dim"));
   CHECK_FALSE(file_exists(dir.file("run/last.safetensors")));
 }
+
+TEST_CASE("reset_optimizer_each_epoch re-creates Adam and the step schedule every epoch, as the release does",
+          "[train]") {
+  TempDir dir("train-reset-optim");
+  const std::string data = test::write_small_synthetic(dir);
+  RunConfig cfg = test::small_run(data, dir.file("reset"));
+  cfg.train.epochs = 3;
+  cfg.train.max_steps_per_epoch = 8;
+  cfg.train.lr_step_epochs = 1;  // a schedule that would decay every epoch
+  cfg.train.lr_gamma = 0.1;
+  cfg.train.lr_warmup_steps = 0;
+  cfg.train.reset_optimizer_each_epoch = true;
+  train_run(cfg, quiet());
+  const auto m = read_metrics(dir.file("reset/metrics.jsonl"));
+  REQUIRE(m.size() == 3);
+  for (const auto& rec : m) CHECK(rec["lr"].get<double>() == cfg.train.lr);  // StepLR re-created: never stepped
+  const Checkpoint ck = load_checkpoint(dir.file("reset/last.safetensors"));
+  CHECK(ck.state.step == 24);
+  CHECK(ck.optimizer.at("step").item<int64_t>() == 8);  // Adam's count restarted with the last epoch
+
+  // Without it the same schedule decays and Adam counts every step.
+  cfg.train.reset_optimizer_each_epoch = false;
+  cfg.output.dir = dir.file("keep");
+  train_run(cfg, quiet());
+  const auto k = read_metrics(dir.file("keep/metrics.jsonl"));
+  REQUIRE(k.size() == 3);
+  CHECK(k[2]["lr"].get<double>() == Approx(cfg.train.lr * 0.01));
+  CHECK(load_checkpoint(dir.file("keep/last.safetensors")).optimizer.at("step").item<int64_t>() == 24);
+}

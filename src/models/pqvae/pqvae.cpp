@@ -18,6 +18,7 @@ PQVAE::PQVAE(const ModelConfig& cfg, std::shared_ptr<PQModule> pq, std::string m
   require(cfg.method == method_, "model.method '{}' is not {}", cfg.method, method_);
   encoder = register_module("encoder", FeatureEncoder(cfg));
   pq_ = register_module("pq", std::move(pq));
+  pq_->slots(kLatentPositions);  // Error now, not at the first batch, when d_sub does not cut the latent evenly
   decoder = register_module("decoder", FeatureDecoder(cfg));
   feature_mean = register_buffer("feature_mean", at::zeros({cfg.embed_dim}));
 }
@@ -146,7 +147,7 @@ void PQVAE::fit_codebook(const at::Tensor& features, uint64_t seed, int64_t step
 int64_t pqvae_raw_bits(const ModelConfig& cfg) {
   int64_t bits_per_index = 0;
   while ((int64_t{1} << bits_per_index) < cfg.codebook_size) ++bits_per_index;
-  return kLatentPositions * (cfg.latent_channels / cfg.d_sub) * bits_per_index;
+  return kLatentPositions * cfg.latent_channels / cfg.d_sub * bits_per_index;
 }
 
 }  // namespace semcodec

@@ -38,10 +38,12 @@ class PQVAE : public torch::nn::Module, public Quantizer {
   std::string name() const override { return method_; }
   at::Tensor encode(const at::Tensor& x) override;
   at::Tensor decode(const at::Tensor& indices) override;
-  int64_t slots() const override { return kLatentPositions * pq_->subspaces(); }
+  int64_t slots() const override { return pq_->slots(kLatentPositions); }
   int64_t alphabet_size(int64_t) const override { return config_.codebook_size; }
   int64_t embed_dim() const override { return config_.embed_dim; }
-  int64_t subspaces() const override { return pq_->subspaces(); }
+  // Sub-vectors that run across positions make one "position" of every slot
+  // (entropy tables per position are then shared ones, per sub-space per slot).
+  int64_t subspaces() const override { return pq_->subspaces() > 0 ? pq_->subspaces() : slots(); }
   // The codebook, the decoder and (with centering) the feature mean.
   std::map<std::string, at::Tensor> decoding_state() override;
 
@@ -72,7 +74,7 @@ class PQVAE : public torch::nn::Module, public Quantizer {
   std::string method_, title_;
 };
 
-// Raw rate of a configuration: 25 * (c / d_sub) * ceil(log2 K) bits per item.
+// Raw rate of a configuration: (25 * c / d_sub) * ceil(log2 K) bits per item.
 int64_t pqvae_raw_bits(const ModelConfig& cfg);
 
 }  // namespace semcodec

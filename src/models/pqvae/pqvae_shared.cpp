@@ -23,6 +23,7 @@ MethodInfo pqvae_shared_method() {
   MethodInfo m;
   m.name = "pqvae_shared";
   m.kind = MethodKind::network;
+  m.subvectors_cross_positions = true;
   m.summary = "PQVAE-shared, the paper's network: one codebook shared by every latent position and sub-space";
   m.make = [](const ModelConfig& c) -> std::shared_ptr<Quantizer> { return std::make_shared<PQVAEShared>(c); };
   return m;

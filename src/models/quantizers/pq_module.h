@@ -7,7 +7,10 @@
 //
 // Latents are [N, P, c] (P positions); each c-dim vector is cut into
 // S = c / d_sub sub-vectors. Indices are [N, P * S] int64 in slot order
-// position * S + sub-space, each in [0, codebook_size()).
+// position * S + sub-space, each in [0, codebook_size()). A module may also
+// cut the flattened latent [N, P * c] into consecutive sub-vectors that run
+// across positions (the paper release's layout, e.g. d_sub 10 of c = 128):
+// it then has slots(P) = P * c / d_sub and subspaces() 0.
 #pragma once
 #include <torch/nn/module.h>
 
@@ -20,7 +23,7 @@ namespace semcodec {
 
 struct PQForward {
   at::Tensor quantized;        // [N, P, c], straight-through: value of q, gradient of z
-  at::Tensor indices;          // [N, P*c/d_sub] int64, slot = position * subspaces + subspace
+  at::Tensor indices;          // [N, slots(P)] int64, slot = position * subspaces + subspace
   at::Tensor codebook_loss;    // mean((q - sg(z))^2): moves only a codebook that is a parameter
   at::Tensor commitment_loss;  // mean((sg(q) - z)^2): moves only the encoder
   at::Tensor subvectors;       // [N*P*c/d_sub, d_sub] detached encoder sub-vectors
@@ -52,7 +55,10 @@ class PQModule : public torch::nn::Module {
   virtual PQForward forward(const at::Tensor& z) = 0;
   // Indices [N, positions * S] -> codewords [N, positions, c].
   virtual at::Tensor lookup(const at::Tensor& indices, int64_t positions) const = 0;
+  // Sub-vectors per position; 0 when sub-vectors run across positions.
   virtual int64_t subspaces() const = 0;
+  // Indices per item for P positions.
+  virtual int64_t slots(int64_t positions) const { return positions * subspaces(); }
   virtual int64_t codebook_size() const = 0;  // K, the alphabet of every slot
 
   // Codewords over all codebooks, and the id in [0, codeword_count()) of the

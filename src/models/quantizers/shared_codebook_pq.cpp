@@ -13,21 +13,28 @@ namespace semcodec {
 SharedCodebookPQImpl::SharedCodebookPQImpl(int64_t channels, int64_t d_sub, int64_t codebook_size,
                                            DeadCodeOptions dead_codes)
     : channels_(channels), d_sub_(d_sub), codebook_size_(codebook_size), dead_codes_(dead_codes) {
-  require(d_sub > 0 && channels % d_sub == 0, "d_sub {} must divide the latent channels {}", d_sub, channels);
+  require(d_sub > 0 && channels > 0, "d_sub {} and latent channels {} must be positive", d_sub, channels);
   require(codebook_size >= 2 && codebook_size <= 65536, "codebook size {} outside [2, 65536]", codebook_size);
   codebook = register_parameter("codebook", at::zeros({codebook_size, d_sub}));
   last_used = register_buffer("last_used", at::zeros({codebook_size}, at::kLong));
   init_uniform(0);
 }
 
+int64_t SharedCodebookPQImpl::slots(int64_t positions) const {
+  require((positions * channels_) % d_sub_ == 0, "d_sub {} does not divide the latent channels {} or the {} x {} latent values",
+          d_sub_, channels_, positions, channels_);
+  return positions * channels_ / d_sub_;
+}
+
 at::Tensor SharedCodebookPQImpl::subvectors(const at::Tensor& z) const {
   require(z.dim() == 3 && z.size(2) == channels_, "quantizer expects [N, P, {}] latents, got {}", channels_, z.sizes());
-  return z.reshape({-1, d_sub_});  // position-major, then sub-space
+  slots(z.size(1));  // checks that d_sub cuts an item's latent evenly
+  return z.reshape({-1, d_sub_});  // position-major, then channel: consecutive chunks of the flattened latent
 }
 
 at::Tensor SharedCodebookPQImpl::lookup(const at::Tensor& indices, int64_t positions) const {
-  require(indices.dim() == 2 && indices.size(1) == positions * subspaces(), "expected indices [N, {}], got {}",
-          positions * subspaces(), indices.sizes());
+  require(indices.dim() == 2 && indices.size(1) == slots(positions), "expected indices [N, {}], got {}",
+          slots(positions), indices.sizes());
   at::Tensor q = codebook.index_select(0, indices.reshape({-1}).to(codebook.device(), at::kLong));
   return q.view({indices.size(0), positions, channels_});
 }
@@ -42,7 +49,7 @@ PQForward SharedCodebookPQImpl::forward(const at::Tensor& z) {
   out.commitment_loss = (flat - q.detach()).pow(2).mean();
   at::Tensor q_st = flat + (q - flat).detach();
   out.quantized = q_st.view({n, positions, channels_});
-  out.indices = idx.view({n, positions * subspaces()});
+  out.indices = idx.view({n, slots(positions)});
   out.subvectors = flat.detach();
   return out;
 }
