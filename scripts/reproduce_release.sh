@@ -15,8 +15,8 @@
 # Nothing is downloaded here; finished outputs are kept (delete them to redo a step).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-features=${SEMCODEC_RELEASE_FEATURES:?set SEMCODEC_RELEASE_FEATURES to the folder of the release's feature .pt files}
-checkpoints=${SEMCODEC_RELEASE_CHECKPOINTS:?set SEMCODEC_RELEASE_CHECKPOINTS to the folder of the release's checkpoints}
+features=${SEMCODEC_RELEASE_FEATURES:?set SEMCODEC_RELEASE_FEATURES to the folder of the feature .pt files of the release}
+checkpoints=${SEMCODEC_RELEASE_CHECKPOINTS:?set SEMCODEC_RELEASE_CHECKPOINTS to the folder of the checkpoints of the release}
 train_set=${SEMCODEC_RELEASE_TRAIN_SET:-imagenet}
 config=${SEMCODEC_RELEASE_CONFIG:-configs/paper_recipe.yaml}
 out=${SEMCODEC_RELEASE_OUT:-runs/release}

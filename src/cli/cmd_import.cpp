@@ -57,7 +57,7 @@ void add_import(CLI::App& app) {
   cmd->add_option("--split", o->imp.attrs.split, "split name stored in the file")->capture_default_str();
   cmd->add_option("--num-classes", o->imp.num_classes, "number of classes (default: from names / text / labels)");
   cmd->add_flag("--no-normalize", o->no_normalize, "keep the rows as they are instead of L2-normalizing");
-  cmd->add_option("--dtype", o->dtype, "storage type of the rows: float32 or float16")->capture_default_str()->check(CLI::IsMember({"float32", "float16"}));
+  cmd->add_option("--feature-dtype", o->dtype, "storage type of the rows: float32 or float16 (as extract's --feature-dtype)")->capture_default_str()->check(CLI::IsMember({"float32", "float16"}));
   cmd->callback([o] {
     ImportOptions imp = o->imp;
     require(o->features.size() == o->labels.size(), "import: {} --features sources but {} --labels",

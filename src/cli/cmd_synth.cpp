@@ -19,7 +19,7 @@ void add_synth(CLI::App& app) {
   cmd->add_option("--per-class", o->synth.per_class, "features per class")->capture_default_str()->check(CLI::Range(1, 1000000));
   cmd->add_option("--dim", o->synth.dim, "embedding dimension D")->capture_default_str()->check(CLI::Range(16, 65536));
   cmd->add_option("--seed", o->synth.seed, "generator seed")->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "storage type of the rows: float32 or float16")->capture_default_str()->check(CLI::IsMember({"float32", "float16"}));
+  cmd->add_option("--feature-dtype", o->dtype, "storage type of the rows: float32 or float16 (as extract's --feature-dtype)")->capture_default_str()->check(CLI::IsMember({"float32", "float16"}));
   cmd->callback([o] {
     FeatureSet set = make_synthetic(o->synth);
     FeatureWriteOptions w;
