@@ -407,15 +407,7 @@ at::Tensor AdaptiveKLT::encode(const at::Tensor& x_in) {
 
 at::Tensor AdaptiveKLT::decode(const at::Tensor& indices) {
   require(is_trained(), "adaptive_klt: decode before fit");
-  const Context& ctx = *default_context_;
-  at::Tensor idx = checked_indices_cpu(indices, ctx.slots, alphabet(), "adaptive_klt decode");
-  const int64_t* pi = idx.data_ptr<int64_t>();
-  for (int64_t r = 0; r < idx.size(0); ++r)
-    for (int64_t j = 0; j < ctx.slots; ++j)
-      require(pi[r * ctx.slots + j] < ctx.alphabet_sizes[static_cast<size_t>(j)],
-              "adaptive_klt decode: index {} of slot {} outside its alphabet of {}", pi[r * ctx.slots + j], j,
-              ctx.alphabet_sizes[static_cast<size_t>(j)]);
-  return reconstruct(idx, ctx);
+  return decode(indices, *default_context_);  // packets: the default context, same checks
 }
 
 const StreamSideInfo& AdaptiveKLT::packet_context() const {
