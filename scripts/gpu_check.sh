@@ -10,7 +10,7 @@
 #   source .deps/unpack.sh; bash scripts/gpu_check.sh --only tests               # build + CUDA tests
 #   source .deps/unpack.sh; bash scripts/gpu_check.sh --skip-build --only pqvae,epoch,clip,extract
 #   source .deps/unpack.sh; bash scripts/gpu_check.sh --skip-build --only sweep
-# (carry .deps, build-gpu and a copy of ../shared/fixtures/clip-tiny as shared-copy/fixtures/clip-tiny).
+# (carry .deps and build-gpu; the CLIP fixtures are in tests/fixtures/clip-tiny).
 #
 # Options:
 #   --device cuda|cpu     where the benchmarks run (default cuda)
@@ -19,7 +19,6 @@
 #   --quick               small sizes everywhere (minutes on a CPU; checks the script)
 #   --skip-build          use the build tree as it is
 #   --only LIST           comma-separated subset of: tests,pqvae,epoch,clip,extract,sweep
-#   --shared DIR          ../shared copy with fixtures/clip-tiny (default ../shared, else shared-copy)
 # The build uses python3's PyTorch (torch.utils.cmake_prefix_path) unless
 # CMAKE_PREFIX_PATH is set. Time limits per step: SEMCODEC_GPU_STEP_S (default 300).
 set -uo pipefail
@@ -27,7 +26,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-DEVICE=cuda BUILD=build-gpu OUTDIR="${OUT:-gpu-check}" QUICK=0 SKIP_BUILD=0 ONLY="" SHARED=""
+DEVICE=cuda BUILD=build-gpu OUTDIR="${OUT:-gpu-check}" QUICK=0 SKIP_BUILD=0 ONLY=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE="$2"; shift ;;
@@ -36,16 +35,12 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --skip-build) SKIP_BUILD=1 ;;
     --only) ONLY="$2"; shift ;;
-    --shared) SHARED="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 case "$DEVICE" in cuda|cpu) ;; *) echo "gpu_check.sh: --device must be cuda or cpu" >&2; exit 2 ;; esac
-if [ -z "$SHARED" ]; then
-  if [ -d ../shared/fixtures/clip-tiny ]; then SHARED="$(cd ../shared && pwd)"; else SHARED="$ROOT/shared-copy"; fi
-fi
 
 mkdir -p "$OUTDIR/logs"
 OUTDIR="$(cd "$OUTDIR" && pwd)"
@@ -95,7 +90,7 @@ if [ "$SKIP_BUILD" = 0 ]; then
   if [ ! -f "$BUILD/build.ninja" ]; then
     PREFIX="${CMAKE_PREFIX_PATH:-$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)}"
     cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release ${PREFIX:+-DCMAKE_PREFIX_PATH="$PREFIX"} \
-      -DSEMCODEC_SHARED_DIR="$SHARED" >"$OUTDIR/logs/configure.log" 2>&1 ||
+      >"$OUTDIR/logs/configure.log" 2>&1 ||
       { note "configure failed:"; tail -30 "$OUTDIR/logs/configure.log" | tee -a "$REPORT"; exit 1; }
   fi
   grep -h "semcodec:" "$OUTDIR/logs/configure.log" 2>/dev/null | sed 's/^-- /- /' >>"$REPORT"

@@ -1,5 +1,5 @@
 #include <unistd.h>
-// Helpers shared by the tests: scratch directories and the ../shared fixtures.
+// Helpers shared by the tests: scratch directories, skips and the committed fixtures.
 #pragma once
 #include <filesystem>
 #include <iostream>
@@ -46,10 +46,9 @@ inline void report_skipped(const std::string& reason) { std::cout << kSkippedMar
     return;                                                    \
   } while (false)
 
-// Path of a file under ../shared, or "" when the folder is absent.
-inline std::string shared_path(const std::string& rel) {
-  std::string p = std::string(SEMCODEC_SHARED_DIR) + "/" + rel;
-  return std::filesystem::exists(p) ? p : std::string();
+// Path of a committed test fixture (tests/fixtures/<rel>).
+inline std::string fixture_path(const std::string& rel) {
+  return std::string(SEMCODEC_SOURCE_DIR) + "/tests/fixtures/" + rel;
 }
 
 }  // namespace semcodec::test

@@ -15,7 +15,7 @@ using namespace semcodec;
 using semcodec::test::TempDir;
 
 namespace {
-std::string fixture(const std::string& name) { return std::string(SEMCODEC_SOURCE_DIR) + "/tests/fixtures/" + name; }
+std::string fixture(const std::string& name) { return semcodec::test::fixture_path(name); }
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 }  // namespace
 
@@ -42,9 +42,7 @@ TEST_CASE("import reads the release's (features, labels) and text-feature .pt fi
 
 TEST_CASE("convert-release: the converted checkpoint compresses the release's inputs to its own outputs",
           "[cli][release]") {
-  std::string sd = fixture("release_state_dict_d16_k4.pt");
-  if (!std::filesystem::exists(sd)) sd = test::shared_path("fixtures/pqvae-release/release_state_dict_d16_k4.pt");
-  if (sd.empty()) SEMCODEC_SKIP("release_state_dict_d16_k4.pt is absent from tests/fixtures and ../shared");
+  const std::string sd = fixture("release_state_dict_d16_k4.pt");
   TempDir dir("cli_release_convert");
   // The golden inputs as a feature file: 8 rows, 4 classes.
   write_npy(dir.file("labels.npy"), at::tensor({0, 0, 1, 1, 2, 2, 3, 3}, at::kLong));
@@ -79,9 +77,7 @@ TEST_CASE("convert-release: the converted checkpoint compresses the release's in
 
 TEST_CASE("scripts/reproduce_release.sh runs import, convert, fit-entropy and eval on release-format files",
           "[cli][release]") {
-  std::string sd = fixture("release_state_dict_d16_k4.pt");
-  if (!std::filesystem::exists(sd)) sd = test::shared_path("fixtures/pqvae-release/release_state_dict_d16_k4.pt");
-  if (sd.empty()) SEMCODEC_SKIP("release_state_dict_d16_k4.pt is absent from tests/fixtures and ../shared");
+  const std::string sd = fixture("release_state_dict_d16_k4.pt");
   TempDir dir("cli_release_script");
   namespace fs = std::filesystem;
   fs::create_directories(dir.file("features"));

@@ -1,5 +1,5 @@
 // OpenAI's CLIP preprocessing against goldens made with its own code
-// (../shared/fixtures/clip-tiny, Pillow 9.4 + torchvision 0.14), and Pillow's
+// (tests/fixtures/clip-tiny, Pillow 9.4 + torchvision 0.14), and Pillow's
 // resampling rules checked by hand on small images.
 #include <ATen/ATen.h>
 
@@ -15,7 +15,16 @@ using namespace semcodec;
 
 namespace {
 
-const char* kFixture = "fixtures/clip-tiny";
+std::string clip_fixture(const std::string& rel) { return test::fixture_path("clip-tiny/" + rel); }
+
+// OpenAI's Normalize after ToTensor, on a [H, W, 3] uint8 image: the float32
+// goldens of the fixture's source equal this to 1e-6 (make_clip_tiny.py).
+at::Tensor openai_normalize(const at::Tensor& hwc_u8) {
+  const at::Tensor x = hwc_u8.to(at::kFloat).div(255.0f).permute({2, 0, 1});
+  const at::Tensor mean = at::tensor({0.48145466f, 0.4578275f, 0.40821073f}).view({3, 1, 1});
+  const at::Tensor std = at::tensor({0.26862954f, 0.26130258f, 0.27577711f}).view({3, 1, 1});
+  return (x - mean) / std;
+}
 
 at::Tensor load_npy(const std::string& path) { return npy_to_tensor(read_npy(path), true, path); }
 
@@ -46,9 +55,8 @@ Image gray_image(int64_t w, int64_t h, std::vector<uint8_t> px) {
 }  // namespace
 
 TEST_CASE("JPEG decoding equals libjpeg's integer IDCT output PIL returns", "[image][golden]") {
-  std::string jpg = test::shared_path(std::string(kFixture) + "/images/coco_val2014_831.jpg");
-  std::string ref = test::shared_path(std::string(kFixture) + "/preprocess/coco831_decoded_u8.npy");
-  if (jpg.empty() || ref.empty()) SEMCODEC_SKIP("../shared/fixtures/clip-tiny is absent");
+  const std::string jpg = clip_fixture("images/coco_val2014_831.jpg");
+  const std::string ref = clip_fixture("preprocess/coco831_decoded_u8.npy");
   Image im = read_image(jpg);
   CHECK(im.mode == PixelMode::RGB);
   ByteDiff d = compare_u8(image_hwc(im), load_npy(ref));
@@ -64,10 +72,8 @@ TEST_CASE("CLIP preprocessing at 224 px matches OpenAI's transform", "[image][go
   };
   for (const Case& c : {Case{"coco_val2014_831.jpg", "coco831_224", PixelMode::RGB},
                         Case{"clip.png", "clip_png_224", PixelMode::RGBA}}) {
-    std::string img_path = test::shared_path(std::string(kFixture) + "/images/" + c.image);
-    std::string u8_path = test::shared_path(std::string(kFixture) + "/preprocess/" + c.stem + "_rgb_u8.npy");
-    std::string f_path = test::shared_path(std::string(kFixture) + "/preprocess/" + c.stem + ".npy");
-    if (img_path.empty() || u8_path.empty() || f_path.empty()) SEMCODEC_SKIP("../shared/fixtures/clip-tiny is absent");
+    const std::string img_path = clip_fixture(std::string("images/") + c.image);
+    const std::string u8_path = clip_fixture(std::string("preprocess/") + c.stem + "_rgb_u8.npy");
     SECTION(c.stem) {
       Image im = read_image(img_path);
       CHECK(im.mode == c.mode);
@@ -81,7 +87,7 @@ TEST_CASE("CLIP preprocessing at 224 px matches OpenAI's transform", "[image][go
       CHECK(d.max_abs <= 1);
 
       at::Tensor x = clip_preprocess(im, cfg);
-      at::Tensor golden = load_npy(f_path);
+      at::Tensor golden = openai_normalize(load_npy(u8_path));
       REQUIRE(x.sizes() == golden.sizes());
       const double max_abs = (x - golden).abs().max().item<double>();
       const double mean_abs = (x - golden).abs().mean().item<double>();
@@ -95,9 +101,8 @@ TEST_CASE("CLIP preprocessing at 224 px matches OpenAI's transform", "[image][go
 TEST_CASE("CLIP preprocessing at 56 px matches the end-to-end goldens", "[image][golden]") {
   for (auto [image, golden_name] : {std::pair<const char*, const char*>{"coco_val2014_831.jpg", "e2e_coco831_preprocessed.npy"},
                                     {"clip.png", "e2e_clip_png_preprocessed.npy"}}) {
-    std::string img_path = test::shared_path(std::string(kFixture) + "/images/" + image);
-    std::string g_path = test::shared_path(std::string(kFixture) + "/goldens/" + golden_name);
-    if (img_path.empty() || g_path.empty()) SEMCODEC_SKIP("../shared/fixtures/clip-tiny is absent");
+    const std::string img_path = clip_fixture(std::string("images/") + image);
+    const std::string g_path = clip_fixture(std::string("goldens/") + golden_name);
     ClipPreprocessConfig cfg;
     cfg.resolution = 56;
     at::Tensor batch = clip_preprocess_batch({read_image(img_path)}, cfg);

@@ -173,25 +173,8 @@ TEST_CASE("import concatenates sources, each labels file with its own classes", 
   CHECK(contains(error_of([&] { import_embeddings(wide); }), "dimension 3"));
 }
 
-TEST_CASE("import the real CLIP ViT-B/32 Food-101 subset", "[importer][shared]") {
-  const std::string feats = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_features.npy");
-  const std::string labels = semcodec::test::shared_path("data/real-clip-vitb32-food10/train_labels.npy");
-  if (feats.empty() || labels.empty()) SEMCODEC_SKIP("../shared/data/real-clip-vitb32-food10 is absent");
-  ImportOptions o;
-  o.features_path = feats;
-  o.labels_path = labels;
-  FeatureSet s = import_embeddings(o);
-  CHECK(s.size() == 2000);
-  CHECK(s.dim() == 512);
-  CHECK(s.num_classes() == 10);
-  // The source is already unit norm in float16; check the raw rows too.
-  at::Tensor raw = npy_to_tensor(read_npy(feats), true);
-  CHECK((raw.norm(2, 1) - 1).abs().max().item<float>() < 1e-3f);
-  CHECK((s.features.norm(2, 1) - 1).abs().max().item<float>() < 1e-3f);
-}
-
 namespace {
-std::string fixture(const std::string& name) { return std::string(SEMCODEC_SOURCE_DIR) + "/tests/fixtures/" + name; }
+std::string fixture(const std::string& name) { return semcodec::test::fixture_path(name); }
 }  // namespace
 
 // The expected values are the ones the release fixtures' author exported with

@@ -1,5 +1,5 @@
-// Access to ../shared/fixtures/clip-tiny (goldens of OpenAI's reference CLIP
-// code on a tiny random-weight model) for the CLIP tests.
+// Access to tests/fixtures/clip-tiny (goldens of OpenAI's reference CLIP code
+// on a tiny random-weight model; tests/fixtures/README.md) for the CLIP tests.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -11,16 +11,8 @@
 
 namespace semcodec::test {
 
-// Path of a file of the fixture, or "" when it is absent: the test is then
-// reported skipped (test_support.h) and must return before asserting anything.
-inline std::string clip_fixture(const std::string& rel) {
-  const std::string path = shared_path("fixtures/clip-tiny/" + rel);
-  if (path.empty()) {
-    WARN("skipped: ../shared/fixtures/clip-tiny/" << rel << " is absent");
-    report_skipped("../shared/fixtures/clip-tiny/" + rel + " is absent");
-  }
-  return path;
-}
+// Path of a file of the fixture; a clone always has it.
+inline std::string clip_fixture(const std::string& rel) { return fixture_path("clip-tiny/" + rel); }
 
 inline at::Tensor read_npy_tensor(const std::string& path) { return npy_to_tensor(read_npy(path), false, path); }
 

@@ -120,7 +120,6 @@ void check_against_goldens(const Tokenizer& tok) {
 
 TEST_CASE("CLIP tokenizer gives OpenAI's ids for every fixture string", "[clip][tokenizer]") {
   const std::string bpe = clip_fixture("tokenizer/bpe_simple_vocab_16e6.txt.gz");
-  if (bpe.empty()) return;
   const Tokenizer tok = Tokenizer::from_openai_bpe(bpe);
   CHECK(tok.vocab_size() == 49408);
   CHECK(tok.start_token() == 49406);
@@ -132,7 +131,6 @@ TEST_CASE("CLIP tokenizer decodes to the text OpenAI's tokenizer decodes to", "[
   // meta.json's "decoded" covers more strings than the id goldens (Turkish
   // dotted I, final sigma, nested and triple entities, numerics, ...).
   const std::string bpe = clip_fixture("tokenizer/bpe_simple_vocab_16e6.txt.gz");
-  if (bpe.empty()) return;
   const Tokenizer tok = Tokenizer::from_openai_bpe(bpe);
   const nlohmann::json meta = read_json(clip_fixture("tokenizer/meta.json"));
   int checked = 0;
@@ -154,7 +152,6 @@ TEST_CASE("CLIP tokenizer decodes to the text OpenAI's tokenizer decodes to", "[
 TEST_CASE("CLIP tokenizer reproduces the fixture's text_tokens.npy", "[clip][tokenizer]") {
   const std::string bpe = clip_fixture("tokenizer/bpe_simple_vocab_16e6.txt.gz");
   const std::string prompts = clip_fixture("goldens/text_prompts.json");
-  if (bpe.empty() || prompts.empty()) return;
   const Tokenizer tok = Tokenizer::from_openai_bpe(bpe);
   const auto texts = read_json(prompts).get<std::vector<std::string>>();
   const at::Tensor golden = read_npy_tensor(clip_fixture("goldens/text_tokens.npy"));
@@ -163,7 +160,6 @@ TEST_CASE("CLIP tokenizer reproduces the fixture's text_tokens.npy", "[clip][tok
 
 TEST_CASE("CLIP tokenizer reads Hugging Face's vocab.json and merges.txt", "[clip][tokenizer]") {
   const std::string bpe = clip_fixture("tokenizer/bpe_simple_vocab_16e6.txt.gz");
-  if (bpe.empty()) return;
   TempDir dir("clip-tokenizer");
   write_hugging_face_files(bpe, dir.file("vocab.json"), dir.file("merges.txt"));
   Tokenizer tok = Tokenizer::from_hugging_face(dir.file("vocab.json"), dir.file("merges.txt"));

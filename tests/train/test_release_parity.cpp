@@ -22,14 +22,10 @@ using semcodec::test::TempDir;
 
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(SEMCODEC_SOURCE_DIR) + "/tests/fixtures/" + name; }
+std::string fixture(const std::string& name) { return semcodec::test::fixture_path(name); }
 
-// The release state dict (24 MB): in tests/fixtures, else in ../shared; "" when neither has it.
-std::string release_state_dict() {
-  const std::string here = fixture("release_state_dict_d16_k4.pt");
-  if (std::filesystem::exists(here)) return here;
-  return semcodec::test::shared_path("fixtures/pqvae-release/release_state_dict_d16_k4.pt");
-}
+// The release state dict (24 MB, float16 values exact; tests/fixtures/README.md).
+std::string release_state_dict() { return fixture("release_state_dict_d16_k4.pt"); }
 
 at::Tensor npz_array(const std::string& file, const std::string& key) {
   const auto arrays = read_npz(fixture(file));
@@ -80,7 +76,6 @@ void check_parity(const Checkpoint& ck, const Golden& g) {
 
 TEST_CASE("release parity: d_sub 16, K 4 from the release's state dict", "[release]") {
   const std::string sd = release_state_dict();
-  if (sd.empty()) SEMCODEC_SKIP("release_state_dict_d16_k4.pt is absent from tests/fixtures and ../shared");
   const Checkpoint ck = checkpoint_from_release(sd);
   const ModelConfig& m = ck.config.model;
   CHECK(m.method == "pqvae_shared");
@@ -100,7 +95,6 @@ TEST_CASE("release parity: d_sub 16, K 4 from the release's state dict", "[relea
 
 TEST_CASE("release parity: d_sub 10, K 8: sub-vectors that straddle positions, as the release cuts them", "[release]") {
   const std::string sd = release_state_dict();
-  if (sd.empty()) SEMCODEC_SKIP("release_state_dict_d16_k4.pt is absent from tests/fixtures and ../shared");
   // The release's file with its codebook replaced by the [8, 10] one, written
   // by LibTorch's torch.save-compatible writer.
   TempDir dir("release_d10");
@@ -128,7 +122,6 @@ TEST_CASE("release conversion: files that are no release PQVAE-shared are refuse
   CHECK_THROWS_WITH(checkpoint_from_release(fixture("torch_save_os_system.pt")),
                     Contains("torch_save_os_system.pt") && Contains("posix.system"));
   const std::string sd = release_state_dict();
-  if (sd.empty()) return;  // the state dict is absent: the parity tests report the skip
   TempDir dir("release_bad");
   const std::map<std::string, at::Tensor> good = read_torch_tensors(sd);
   auto refused = [&](const std::string& name, std::map<std::string, at::Tensor> tensors) {

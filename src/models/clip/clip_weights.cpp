@@ -1,10 +1,6 @@
 #include "models/clip/clip_weights.h"
 
 #include <ATen/ATen.h>
-#include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/api/module.h>
-#include <torch/csrc/jit/serialization/import.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <array>
 #include <cstdint>
@@ -15,6 +11,8 @@
 #include <regex>
 
 #include "data/safetensors.h"
+#include "data/torch_archive.h"
+#include "data/torch_archive_tensor.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -32,70 +30,47 @@ std::string read_head(const std::string& path, size_t n) {
   return head;
 }
 
-std::vector<char> read_all(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  require(!ec, "{}: cannot read CLIP weights: {}", path, ec.message());
-  std::vector<char> bytes(static_cast<size_t>(size));
-  std::ifstream in(path, std::ios::binary);
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  require(static_cast<bool>(in), "{}: cannot read CLIP weights", path);
-  return bytes;
-}
-
-// Runs a LibTorch reader, turning its errors into ours with the file named.
-template <typename F>
-auto torch_read(const std::string& path, const char* what, F&& f) {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    fail("{}: cannot read {}: {}", path, what, e.what_without_backtrace());
-  }
-}
-
 // Accepts a state dict, or a training checkpoint holding one under
 // "state_dict" / "model" (open_clip), with DataParallel's "module." prefix.
-std::map<std::string, at::Tensor> tensors_of_state_dict(const c10::IValue& root, const std::string& path) {
-  require(root.isGenericDict(), "{}: torch.save file holds a {}, not a state dict", path, root.tagKind());
-  c10::Dict<c10::IValue, c10::IValue> dict = root.toGenericDict();
-  for (const char* wrapper : {"state_dict", "model"}) {
-    auto it = dict.find(c10::IValue(std::string(wrapper)));
-    if (it != dict.end() && it->value().isGenericDict()) {
-      dict = it->value().toGenericDict();
+std::map<std::string, at::Tensor> tensors_of_state_dict(const TorchValue& root, const std::string& path) {
+  require(root.kind == TorchValue::Kind::Dict, "{}: torch.save file holds a {}, not a state dict", path,
+          to_string(root.kind));
+  const TorchValue* dict = &root;
+  for (const char* wrapper : {"state_dict", "model"})
+    if (const TorchValue* inner = root.find(wrapper); inner && inner->kind == TorchValue::Kind::Dict) {
+      dict = inner;
       break;
     }
-  }
   std::map<std::string, at::Tensor> out;
   std::vector<std::string> bad;
-  for (const auto& entry : dict) {
-    if (!entry.key().isString()) {
-      bad.push_back(fmt::format("a {} key", entry.key().tagKind()));
+  for (const TorchDictEntry& entry : dict->entries) {
+    if (entry.key.kind != TorchValue::Kind::String) {
+      bad.push_back(fmt::format("a {} key", to_string(entry.key.kind)));
       continue;
     }
-    std::string name = entry.key().toStringRef();
+    std::string name = entry.key.text;
     if (starts_with(name, "module.")) name = name.substr(7);
-    if (!entry.value().isTensor()) {
-      bad.push_back(fmt::format("{} (a {})", name, entry.value().tagKind()));
+    if (entry.value.kind != TorchValue::Kind::Tensor) {
+      bad.push_back(fmt::format("{} (a {})", name, to_string(entry.value.kind)));
       continue;
     }
-    out[name] = entry.value().toTensor();
+    out[name] = to_at_tensor(entry.value.tensor);
   }
   require(bad.empty(), "{}: state dict entries that are not named tensors: {}", path, fmt::join(bad, ", "));
   return out;
 }
 
+// Both through data/torch_archive.h, which executes nothing: a pickle that
+// names anything but tensor rebuilding and plain containers is refused, and
+// a TorchScript archive's code is never compiled or run.
 std::map<std::string, at::Tensor> read_torch_save(const std::string& path) {
-  const c10::IValue root = torch_read(path, "torch.save file", [&] { return torch::jit::pickle_load(read_all(path)); });
-  return tensors_of_state_dict(root, path);
+  return tensors_of_state_dict(read_torch_archive(path).root, path);
 }
 
 std::map<std::string, at::Tensor> read_torchscript(const std::string& path) {
-  // Loading compiles the archive's class definitions; nothing is executed.
-  const torch::jit::Module module =
-      torch_read(path, "TorchScript archive", [&] { return torch::jit::load(path, c10::Device(c10::kCPU)); });
+  const TorchArchive archive = read_torch_archive(path);
   std::map<std::string, at::Tensor> out;
-  for (const auto& p : module.named_parameters(true)) out[p.name] = p.value.detach();
-  for (const auto& b : module.named_buffers(true)) out[b.name] = b.value.detach();
+  for (const auto& [name, t] : torch_named_tensors(archive.root, path)) out[name] = to_at_tensor(t);
   // OpenAI's archives carry their sizes as int64 buffers; build_model drops
   // them. They must agree with the sizes the weights imply.
   const std::array<const char*, 3> size_buffers = {"input_resolution", "context_length", "vocab_size"};
@@ -189,16 +164,9 @@ const char* to_string(ClipWeightFormat format) {
 ClipWeightFormat detect_clip_weight_format(const std::string& path) {
   require(std::filesystem::is_regular_file(path), "{}: CLIP weights file not found", path);
   const std::string head = read_head(path, 16);
-  if (head.size() >= 4 && head.compare(0, 4, "PK\x03\x04") == 0) {
-    return torch_read(path, "zip archive", [&] {
-      caffe2::serialize::PyTorchStreamReader reader(path);
-      if (reader.hasRecord("constants.pkl") || reader.hasRecord("code/__torch__.py")) return ClipWeightFormat::TorchScript;
-      for (const std::string& record : reader.getAllRecords())
-        if (starts_with(record, "code/")) return ClipWeightFormat::TorchScript;
-      require(reader.hasRecord("data.pkl"), "{}: a zip archive that is neither torch.save output nor TorchScript", path);
-      return ClipWeightFormat::TorchSave;
-    });
-  }
+  if (head.size() >= 4 && head.compare(0, 4, "PK\x03\x04") == 0)
+    return probe_torch_archive(path) == TorchArchiveKind::TorchScript ? ClipWeightFormat::TorchScript
+                                                                       : ClipWeightFormat::TorchSave;
   // Pickle protocol 2 followed by torch.save's legacy magic number.
   if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] == '\x02')
     fail("{}: legacy (pre-1.6) torch.save format; re-save it with a current PyTorch (torch.save(torch.load(f), f))",

@@ -3,7 +3,9 @@
 //   - a plain torch.save of the state dict (zip format, PyTorch >= 1.6), as
 //     open_clip and fine-tuning scripts share them;
 //   - OpenAI's released .pt files: TorchScript archives whose parameters and
-//     buffers are read by name (the archive's code is never run);
+//     buffers are read by name (the archive's code is never compiled or run);
+// both through data/torch_archive.h, which refuses any pickle global other
+// than tensor rebuilding and plain containers.
 //   - safetensors, with Hugging Face names (openai/clip-vit-*
 //     model.safetensors, mapped and q/k/v fused) or OpenAI names.
 // The format is recognized by content, not by file name.
