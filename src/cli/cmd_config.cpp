@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_options.h"
+#include "models/method_registry.h"
 #include "models/run_config.h"
 #include "util/config.h"
 
@@ -20,9 +21,12 @@ void add_config(CLI::App& app) {
   cmd->callback([o] {
     if (o->file.empty()) {
       fmt::print("{}", format_key_docs(describe<RunConfig>()));
+      fmt::print("\nmodel.method (docs/baselines.md, docs/adaptive_klt.md):\n");
+      for (const MethodInfo& m : methods())
+        fmt::print("  {:<18} {:<8} {}\n", m.name, method_kind_name(m.kind), m.summary);
       return;
     }
-    fmt::print("{}", to_yaml(load_config<RunConfig>(o->file, o->sets)));
+    fmt::print("{}", to_yaml(load_run_config(o->file, o->sets)));
   });
 }
 

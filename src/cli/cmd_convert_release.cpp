@@ -36,14 +36,14 @@ void add_convert_release(CLI::App& app) {
                   "class split (data.split), so eval uses the held-out classes and fit-entropy the training ones");
   cmd->callback([o] {
     RunConfig base = o->config.empty() ? config_from_yaml_string<RunConfig>("", "<defaults>", o->sets)
-                                       : load_config<RunConfig>(o->config, o->sets);
+                                       : load_run_config(o->config, o->sets);
     Checkpoint ck = checkpoint_from_release(o->state_dict, base);
     if (!o->features.empty()) {
       FeatureSet set = read_feature_file(o->features);
       require(set.dim() == ck.config.model.embed_dim, "{}: features have D = {} but {} takes D = {}", o->features,
               set.dim(), o->state_dict, ck.config.model.embed_dim);
       const ClassSplit split = make_run_split(ck.config.data.split, set.num_classes(),
-                                              o->config.empty() ? "data.split" : o->config);
+                                              o->config.empty() ? "data.split" : o->config, base.project_dir);
       ck.config.data.features = o->features;
       ck.train_classes = split.train;
       ck.heldout_classes = split.heldout;

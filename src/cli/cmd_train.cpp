@@ -27,7 +27,7 @@ void add_train(CLI::App& app) {
     std::vector<std::string> sets = o->sets;
     if (!o->features.empty()) sets.push_back("data.features=" + o->features);
     if (!o->out.empty()) sets.push_back("output.dir=" + o->out);
-    RunConfig cfg = load_config<RunConfig>(o->config, sets);
+    RunConfig cfg = load_run_config(o->config, sets);
     TrainOptions opt;
     opt.resume = o->resume;
     opt.overwrite = o->overwrite;

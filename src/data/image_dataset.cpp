@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/config_paths.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -231,7 +232,10 @@ DatasetSpec read_dataset_spec(const std::string& config_path, const std::string&
   s.name = str(y, "name", fs::path(config_path).stem().string());
   s.split = str(y, "split", "all");
   s.layout = str(y, "layout", "image_folder");
-  s.root = root_override.empty() ? str(y, "root", "") : root_override;
+  // root and class_split resolve against the config's project directory,
+  // names and templates against its own folder (docs/config.md, "Paths").
+  const std::string project = config_project_dir(config_path);
+  s.root = root_override.empty() ? resolve_config_path(project, str(y, "root", "")) : root_override;
   if (s.root.empty()) fail("{}: no 'root' (the dataset folder); give one with --root", config_path);
   if (s.layout != "image_folder" && s.layout != "list")
     fail("{}: layout must be image_folder or list, got '{}'", config_path, s.layout);
@@ -254,8 +258,8 @@ DatasetSpec read_dataset_spec(const std::string& config_path, const std::string&
   }
   if (y["templates"]) s.templates_file = join_path(config_dir, y["templates"].as<std::string>());
   if (YAML::Node sp = y["class_split"]) {
-    s.split_train = str(sp, "train", "");
-    s.split_heldout = str(sp, "heldout", "");
+    s.split_train = resolve_config_path(project, str(sp, "train", ""));
+    s.split_heldout = resolve_config_path(project, str(sp, "heldout", ""));
   }
   return s;
 }

@@ -115,6 +115,13 @@ struct RunConfig {
   LossConfig loss;
   TrainConfig train;
   OutputConfig output;
+  // The folder the relative paths above resolve against (util/config_paths.h):
+  // the config file's project directory, "" = the working directory. Not a
+  // key: never written, never part of a cell's hash.
+  std::string project_dir;
+  // A path field of this config (data.features, the split files, output.dir)
+  // as the working directory sees it.
+  std::string path(const std::string& p) const;
   template <class V> void visit(V& v) {
     v.section("data", data);
     v.section("model", model);
@@ -131,5 +138,17 @@ struct RunConfig {
 // config loader calls it; data.features may stay empty because the CLI can
 // fill it in later.
 void validate(const RunConfig& config, const std::string& source);
+
+// The keys whose values are paths (data.features, data.split.*_file, output.dir).
+bool is_path_key(const std::string& key);
+
+// Command-line `--set key=value` overrides with every relative path value made
+// absolute when `project_dir` is not the working directory, so that it keeps
+// meaning what it meant where it was typed.
+std::vector<std::string> anchor_path_overrides(std::vector<std::string> overrides, const std::string& project_dir);
+
+// load_config<RunConfig>(file, overrides) with project_dir set from the file;
+// `overrides` come from the command line (anchor_path_overrides).
+RunConfig load_run_config(const std::string& file, const std::vector<std::string>& overrides = {});
 
 }  // namespace semcodec

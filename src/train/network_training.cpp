@@ -102,7 +102,7 @@ NetworkTrainer::NetworkTrainer(const RunConfig& cfg, const TrainOptions& opt) : 
   train_x_ = data_->train.features;
   if (train_bytes <= cfg.data.max_device_memory_gb * 1e9) train_x_ = train_x_.to(dev_);
 
-  result_ = run_outputs(cfg.output.dir);
+  result_ = run_outputs(cfg.path(cfg.output.dir));
   refuse_to_overwrite(result_, opt);
 
   // Several processes (semcodec launch, torchrun, srun): data-parallel over
@@ -260,8 +260,8 @@ nlohmann::json NetworkTrainer::validate_epoch(int64_t epoch, double lr, const Ep
   const HeldoutValidator& val = data_->val;
   model_->eval();
   at::Tensor recon = reconstruct(*model_, val.set.features, dev_);
-  acc = val.score(recon);
-  const double cos = mean_cosine(recon.cpu(), val.set.features);
+  const nlohmann::json val_fields = val.metrics(recon, acc);
+  const double cos = val_fields["val_mean_cosine"].get<double>();
   const int64_t k = s.codeword_counts.numel();
   at::Tensor p = s.codeword_counts.to(at::kDouble).cpu();
   p = p / p.sum().clamp_min(1);
@@ -276,12 +276,6 @@ nlohmann::json NetworkTrainer::validate_epoch(int64_t epoch, double lr, const Ep
                         {"train_codebook_loss", s.codebook / s.seen},
                         {"train_commitment_loss", s.commitment / s.seen},
                         {"samples_per_second", s.seen / s.seconds},
-                        {"val_classifier", val.classifier},
-                        {"val_top1", acc.top1},
-                        {"val_top5", acc.top5},
-                        {"val_clean_top1", val.clean.top1},
-                        {"val_clean_top5", val.clean.top5},
-                        {"val_mean_cosine", cos},
                         {"codebook_perplexity", std::exp(entropy)},
                         {"codebook_used", k - dead},
                         {"codebook_dead", dead},
@@ -289,6 +283,7 @@ nlohmann::json NetworkTrainer::validate_epoch(int64_t epoch, double lr, const Ep
                         {"dead_code_restarts", s.restarts},
                         {"raw_bits", pqvae_raw_bits(cfg_.model)},
                         {"compute_dtype", compute_ == at::kBFloat16 ? "bfloat16" : "float32"}};
+  rec.update(val_fields);
   log_->write(rec);
   if (opt_.progress)
     fmt::print(stderr, "  val top1 {:.2f}% (clean {:.2f}%)  cos {:.4f}  codebook {}/{} used, perplexity {:.2f}\n",

@@ -61,7 +61,7 @@ TrainResult fit_in_one_pass(const RunConfig& cfg, const TrainOptions& opt) {
   const FeatureSet& train = data.train;
   const HeldoutValidator& val = data.val;
 
-  TrainResult result = run_outputs(cfg.output.dir);
+  TrainResult result = run_outputs(cfg.path(cfg.output.dir));
   if (opt.resume) {
     // A fit is one step: a finished run with the same model and split is done.
     const Checkpoint ck = checkpoint_to_resume(result, cfg, split, src);
@@ -88,8 +88,9 @@ TrainResult fit_in_one_pass(const RunConfig& cfg, const TrainOptions& opt) {
   at::Tensor train_recon = q->decode(train_idx);
   const double decode_seconds = seconds_since(t0);
   at::Tensor recon = reconstruct_in_batches(*q, val.set.features);
-  Accuracy acc = val.score(recon);
-  const double cos = mean_cosine(recon, val.set.features);
+  Accuracy acc;
+  const nlohmann::json val_fields = val.metrics(recon, acc);
+  const double cos = val_fields["val_mean_cosine"].get<double>();
 
   nlohmann::json rec = {{"epoch", 1},
                         {"step", 0},
@@ -99,17 +100,12 @@ TrainResult fit_in_one_pass(const RunConfig& cfg, const TrainOptions& opt) {
                         {"encode_items_per_second", probe.size(0) / std::max(encode_seconds, 1e-9)},
                         {"decode_items_per_second", probe.size(0) / std::max(decode_seconds, 1e-9)},
                         {"train_mean_cosine", mean_cosine(train_recon, probe)},
-                        {"val_classifier", val.classifier},
-                        {"val_top1", acc.top1},
-                        {"val_top5", acc.top5},
-                        {"val_clean_top1", val.clean.top1},
-                        {"val_clean_top5", val.clean.top5},
-                        {"val_mean_cosine", cos},
                         {"codebook_perplexity", nullptr},
                         {"codebook_used", nullptr},
                         {"codebook_dead", nullptr},
                         {"codebook_size", nullptr},
                         {"raw_bits", q->raw_bits()}};
+  rec.update(val_fields);
   nlohmann::json usage = slot_usage(*q, train_idx);
   if (!usage.is_null()) rec.update(usage);
   JsonlLog log(result.metrics_log, /*append=*/false);

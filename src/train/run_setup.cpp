@@ -5,18 +5,21 @@
 #include "data/feature_store.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
+#include "util/config_paths.h"
 #include "util/error.h"
 
 namespace semcodec {
 
-ClassSplit make_run_split(const SplitConfig& s, int64_t num_classes, const std::string& source) {
+ClassSplit make_run_split(const SplitConfig& s, int64_t num_classes, const std::string& source,
+                          const std::string& project_dir) {
   ClassSplit split;
   if (s.mode == "seed") {
     require(s.heldout_classes < num_classes, "{}: data.split.heldout_classes = {} leaves no training class ({} classes)",
             source, s.heldout_classes, num_classes);
     split = split_by_seed(num_classes, s.heldout_classes, static_cast<uint64_t>(s.seed));
   } else if (s.mode == "files") {
-    split = split_from_files(s.train_classes_file, s.heldout_classes_file, num_classes);
+    split = split_from_files(resolve_config_path(project_dir, s.train_classes_file),
+                             resolve_config_path(project_dir, s.heldout_classes_file), num_classes);
   } else {  // all: train and validate on every class
     for (int64_t c = 0; c < num_classes; ++c) split.train.push_back(c);
     split.heldout = split.train;
@@ -41,6 +44,16 @@ Accuracy HeldoutValidator::score(const at::Tensor& features) const {
   return prototype_accuracy(features.cpu(), set.labels, prototypes, classes);
 }
 
+nlohmann::json HeldoutValidator::metrics(const at::Tensor& recon, Accuracy& acc) const {
+  acc = score(recon);
+  return {{"val_classifier", classifier},
+          {"val_top1", acc.top1},
+          {"val_top5", acc.top5},
+          {"val_clean_top1", clean.top1},
+          {"val_clean_top5", clean.top5},
+          {"val_mean_cosine", mean_cosine(recon.cpu(), set.features)}};
+}
+
 nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set) {
   return {{"features", path},
           {"rows", set.size()},
@@ -53,15 +66,15 @@ nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set
 }
 
 RunData load_run_data(const RunConfig& cfg, const std::string& source) {
-  FeatureSet all = read_feature_file(cfg.data.features);
+  const std::string features = cfg.path(cfg.data.features);
+  FeatureSet all = read_feature_file(features);
   require(all.dim() == cfg.model.embed_dim, "{}: features have D = {}, but model.embed_dim is {} (set in {})",
-          cfg.data.features, all.dim(), cfg.model.embed_dim, source);
-  ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), source);
+          features, all.dim(), cfg.model.embed_dim, source);
+  ClassSplit split = make_run_split(cfg.data.split, all.num_classes(), source, cfg.project_dir);
   FeatureSet train = select_classes(all, split.train);
-  require(train.size() > 0, "{}: no feature belongs to the {} training classes", cfg.data.features, split.train.size());
+  require(train.size() > 0, "{}: no feature belongs to the {} training classes", features, split.train.size());
   HeldoutValidator val(stride_rows(select_classes(all, split.heldout), cfg.train.val_max_rows), split.heldout);
-  require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", cfg.data.features,
-          split.heldout.size());
+  require(val.set.size() > 0, "{}: no feature belongs to the {} held-out classes", features, split.heldout.size());
   return RunData{std::move(all), std::move(split), std::move(train), std::move(val)};
 }
 
@@ -98,7 +111,7 @@ Checkpoint run_checkpoint(const RunConfig& cfg, const RunData& data) {
   ck.config = cfg;
   ck.train_classes = data.split.train;
   ck.heldout_classes = data.split.heldout;
-  ck.dataset = dataset_provenance(cfg.data.features, data.all);
+  ck.dataset = dataset_provenance(cfg.path(cfg.data.features), data.all);
   return ck;
 }
 

@@ -40,7 +40,9 @@ void refuse_to_overwrite(const TrainResult& outputs, const TrainOptions& options
 
 // data.split applied to a file with `num_classes` classes (mode all: every
 // class both trains and validates).
-ClassSplit make_run_split(const SplitConfig& split, int64_t num_classes, const std::string& source);
+// The split's class files resolve against `project_dir` (RunConfig::project_dir).
+ClassSplit make_run_split(const SplitConfig& split, int64_t num_classes, const std::string& source,
+                          const std::string& project_dir = "");
 
 // Held-out accuracy of reconstructions: zero-shot against the class text
 // embeddings when the file has them, else nearest class mean of the clean
@@ -54,6 +56,10 @@ struct HeldoutValidator {
 
   HeldoutValidator(FeatureSet s, std::vector<int64_t> cls);
   Accuracy score(const at::Tensor& features) const;
+  // The validation fields of a metrics.jsonl record for `recon`, the
+  // reconstruction of set.features: val_classifier, val_top1, val_top5,
+  // val_clean_top1, val_clean_top5, val_mean_cosine. `acc` receives the score.
+  nlohmann::json metrics(const at::Tensor& recon, Accuracy& acc) const;
 };
 
 nlohmann::json dataset_provenance(const std::string& path, const FeatureSet& set);

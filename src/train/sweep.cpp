@@ -18,6 +18,7 @@
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
+#include "util/config_paths.h"
 #include "util/error.h"
 #include "util/progress.h"
 #include "util/subprocess.h"
@@ -114,14 +115,19 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
              "");
   SweepSpec s;
   s.source = path;
-  s.overrides = extra;
+  // Relative paths in the file resolve against its project directory; the
+  // cells' configs carry it (util/config_paths.h). Hashes see the text as written.
+  const std::string project = config_project_dir(path);
+  s.overrides = anchor_path_overrides(extra, project);
   require(root["base"].IsDefined(), "{}: missing 'base' (the run config every cell starts from)", path);
   require(root["out"].IsDefined(), "{}: missing 'out' (the sweep's output directory)", path);
-  s.base = scalar(root["base"], path, "base");
-  s.out = scalar(root["out"], path, "out");
+  s.base = resolve_config_path(project, scalar(root["base"], path, "base"));
+  const std::string out_written = scalar(root["out"], path, "out");
+  s.out = resolve_config_path(project, out_written);
   s.name = root["name"].IsDefined() ? scalar(root["name"], path, "name")
                                     : std::filesystem::path(path).stem().string();
-  if (root["synthetic"].IsDefined()) s.synthetic = scalar(root["synthetic"], path, "synthetic");
+  if (root["synthetic"].IsDefined())
+    s.synthetic = resolve_config_path(project, scalar(root["synthetic"], path, "synthetic"));
   const std::vector<std::string> global = string_list(root["set"], path, "set");
   if (root["eval"].IsDefined()) {
     require_map(root["eval"], path, "eval");
@@ -244,10 +250,11 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
             cell.settings[k] = scalar_json(v);
           }
           if (seeded) cell.overrides.push_back(fmt::format("train.seed={}", seed));
-          cell.overrides.insert(cell.overrides.end(), extra.begin(), extra.end());
+          cell.overrides.insert(cell.overrides.end(), s.overrides.begin(), s.overrides.end());
           try {
             cell.config = load_config<RunConfig>(s.base, cell.overrides);
             validate_method_keys(cell.config.model, s.base);
+            cell.config.project_dir = project;
           } catch (const Error& e) {
             fail("{}: cell (dataset '{}', method '{}', settings {}): {}", path, d.name, m.name, cell.settings.dump(),
                  e.what());
@@ -265,9 +272,13 @@ SweepSpec load_sweep(const std::string& path, const std::vector<std::string>& ex
           if (cell.classifier != "auto" || !cell.reference_features.empty())
             eval_settings += "\n" + cell.classifier + "\n" + cell.reference_features;
           cell.eval_id = config_detail::fnv1a64_hex(eval_settings).substr(0, 8);
+          cell.eval_features = resolve_config_path(project, cell.eval_features);
+          cell.reference_features = resolve_config_path(project, cell.reference_features);
+          if (cell.eval_classes != "heldout" && cell.eval_classes != "train" && cell.eval_classes != "all")
+            cell.eval_classes = resolve_config_path(project, cell.eval_classes);
           if (seen.count(cell.key + cell.eval_id)) continue;  // entries that resolve to the same cell run once
           seen[cell.key + cell.eval_id] = true;
-          cell.config.output.dir = s.out + "/cells/" + cell.key;
+          cell.config.output.dir = out_written + "/cells/" + cell.key;
           s.cells.push_back(std::move(cell));
         }
     }

@@ -30,7 +30,7 @@ struct SweepCell {
   std::string classifier = "auto";  // auto | zero-shot | ncm (evaluate_reconstruction)
   std::string reference_features;   // ncm: labelled file whose class means classify (default: the evaluated file)
   std::string eval_id;        // hash of the evaluation settings above
-  std::string dir() const { return config.output.dir; }
+  std::string dir() const { return config.path(config.output.dir); }
   std::string result_path() const { return dir() + "/result-" + eval_id + ".json"; }
   std::string failed_path() const { return dir() + "/failed-" + eval_id + ".json"; }
 };

@@ -52,11 +52,12 @@ TEST_CASE("a sweep file expands into datasets x methods x varied values x seeds"
   CHECK(s.cells[12].config.model.method == "learned_sq");
   CHECK(s.cells[12].config.model.options<ScalarQuantizerOptions>().bits == 1);
   // Dataset A evaluates the training file's held-out classes; B another file, all classes.
-  CHECK(c0.eval_features == "a.h5");
+  // Relative paths resolve against the sweep file's folder (it lies outside any configs/ folder).
+  CHECK(c0.eval_features == d.file("a.h5"));
   CHECK(c0.eval_classes == "heldout");
   const SweepCell& b0 = s.cells[16];
   CHECK(b0.dataset == "B");
-  CHECK(b0.eval_features == "other.h5");
+  CHECK(b0.eval_features == d.file("other.h5"));
   CHECK(b0.eval_classes == "all");
   // B trains exactly what A trains: same key (one run), different evaluation.
   CHECK(b0.key == c0.key);
@@ -97,7 +98,7 @@ TEST_CASE("a dataset can name its classifier and the reference of its class mean
   CHECK(s.cells[0].classifier == "auto");
   CHECK(s.cells[0].reference_features.empty());
   CHECK(s.cells[1].classifier == "ncm");
-  CHECK(s.cells[1].reference_features == "a.h5");
+  CHECK(s.cells[1].reference_features == d.file("a.h5"));  // beside the sweep file
   CHECK(s.cells[0].key == s.cells[1].key);          // one training run
   CHECK(s.cells[0].eval_id != s.cells[1].eval_id);  // two evaluations
   // Without the new keys the id is the hash of file and classes alone, as before they existed.
