@@ -60,7 +60,7 @@ std::string photo_jpeg(int width, int height, int seed) {
 
 constexpr const char* kUsage =
     "usage: bench_extract [--model b32|b16|l14|l14-336] [--images N] [--batch B] "
-    "[--threads T] [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--size 500x375] "
+    "[--decode-threads T] [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--size 500x375] "
     "[--workdir DIR]";
 
 int main(int argc, char** argv) {
@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     if (a == "--model") model_name = argv[i + 1];
     else if (a == "--images") images = std::stoll(argv[i + 1]);
     else if (a == "--batch") batch = std::stoll(argv[i + 1]);
-    else if (a == "--threads") threads = std::stoi(argv[i + 1]);
+    else if (a == "--decode-threads") threads = std::stoi(argv[i + 1]);
     else if (a == "--device") device_name = argv[i + 1];
     else if (a == "--dtype") dtype_name = argv[i + 1];
     else if (a == "--size") size = argv[i + 1];

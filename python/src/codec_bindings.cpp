@@ -97,25 +97,8 @@ class PyCodec {
     return to_numpy(idx);
   }
 
-  StreamAdaptive* adaptive() const { return dynamic_cast<StreamAdaptive*>(&quantizer()); }
 
-  // What encode(x) puts in a stream, before entropy coding: an adaptive method
-  // plans its side information from every row first, exactly as Codec::encode.
-  // With `reconstruct`, the rows decode(encode(x)) returns instead, batched as
-  // Codec::decode batches them (the networks' floats depend on the batch).
-  at::Tensor stream_rows(const at::Tensor& x, bool reconstruct) const {
-    StreamAdaptive* a = adaptive();
-    if (!a) return reconstruct ? codec_->reconstruct(codec_->quantize(x)) : codec_->quantize(x);
-    std::shared_ptr<const StreamSideInfo> side = a->plan_stream(x);
-    const int64_t n = x.size(0), batch = codec_->batch_size();
-    std::vector<at::Tensor> parts;
-    for (int64_t s = 0; s < n; s += batch) {
-      at::Tensor idx = a->encode(x.narrow(0, s, std::min(batch, n - s)), *side).cpu().to(at::kLong);
-      parts.push_back(reconstruct ? a->decode(idx, *side).cpu().to(at::kFloat) : idx);
-    }
-    if (!parts.empty()) return at::cat(parts);
-    return reconstruct ? at::empty({0, dim()}, at::kFloat) : at::empty({0, side->slots}, at::kLong);
-  }
+  bool adaptive() const { return dynamic_cast<StreamAdaptive*>(&quantizer()) != nullptr; }
 
   py::array indices(py::handle x) const {
     auto a = float_array(x, 2, dim(), "Codec.indices(x)");
@@ -123,7 +106,7 @@ class PyCodec {
     {
       py::gil_scoped_release release;
       at::NoGradGuard no_grad;
-      idx = stream_rows(view_tensor(a), false);
+      idx = codec_->stream_rows(view_tensor(a), false).indices;
     }
     return to_numpy(idx);
   }
@@ -134,7 +117,7 @@ class PyCodec {
     {
       py::gil_scoped_release release;
       at::NoGradGuard no_grad;
-      out = stream_rows(view_tensor(a), true);
+      out = codec_->stream_rows(view_tensor(a), true).reconstruction;
     }
     return to_numpy(out);
   }
@@ -313,7 +296,7 @@ copied); results are float32 / int64 numpy arrays.)")
                                std::replace(name.begin(), name.end(), '_', '-');
                                return name;
                              })
-      .def_property_readonly("adaptive", [](const PyCodec& c) { return c.adaptive() != nullptr; },
+      .def_property_readonly("adaptive", [](const PyCodec& c) { return c.adaptive(); },
                              "Whether streams carry side information planned from their rows (adaptive_klt); "
                              "slots and alphabet_sizes are then the fixed context's (packets, dequantize).")
       .def_property_readonly("embed_dim", &PyCodec::dim)

@@ -28,7 +28,7 @@ void add_compress(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--features", o->features, "feature file to compress (.h5)")->required();
   cmd->add_option("-o,--out", o->out, "output stream; default <features without .h5>.scb");
-  add_codec_batch_option(cmd, o->batch);
+  add_batch_option(cmd, o->batch, "rows");
   add_device_option(cmd, o->device, "where a network method runs; fitted methods run on the CPU");
   add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {

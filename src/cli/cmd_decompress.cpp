@@ -34,7 +34,7 @@ void add_decompress(CLI::App& app) {
                   "feature file the stream was compressed from: labels, ids, class names, text embeddings and image "
                   "sizes are copied from it (default: none; labels 0, ids item/<row>, one class 'unknown')")
       ->check(CLI::ExistingFile);
-  add_codec_batch_option(cmd, o->batch);
+  add_batch_option(cmd, o->batch, "rows");
   add_device_option(cmd, o->device, "where a network method runs; fitted methods run on the CPU");
   add_quiet_flag(cmd, o->quiet);
   cmd->callback([o] {

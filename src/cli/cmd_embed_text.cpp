@@ -41,7 +41,6 @@ void run_embed_text(const EmbedTextOpts& o) {
   require(!o.features.empty() || !o.out.empty(), "nowhere to store the embeddings: give --features F.h5 and/or --out F.npy");
   require(o.out.empty() || std::filesystem::path(o.out).extension() == ".npy",
           "{}: --out writes a .npy array [C, D] (float32); use --features to store into a feature file", o.out);
-  require(o.batch > 0, "--batch must be positive, got {}", o.batch);
   const c10::Device device = resolve_device(o.device);
   const c10::ScalarType dtype = clip_compute_dtype(o.dtype, device);
   configure_threads(0, gemm_backend_for(dtype, device));
@@ -118,7 +117,7 @@ void add_embed_text(CLI::App& app) {
   cmd->add_option("--features", o->features,
                   "feature file to store them in as class_embeddings (rewritten atomically; rows untouched)");
   cmd->add_option("-o,--out", o->out, "also / instead write them to a .npy file [C, D] float32");
-  cmd->add_option("--batch", o->batch, "prompts per model call")->capture_default_str();
+  add_batch_option(cmd, o->batch, "prompts");
   add_device_option(cmd, o->device);
   add_clip_dtype_option(cmd, o->dtype);
   cmd->add_flag("--allow-model-mismatch", o->allow_model_mismatch,

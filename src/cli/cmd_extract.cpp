@@ -26,7 +26,7 @@ struct ExtractOpts {
   std::string model, out, device = "auto", dtype = "float32", resize = "bicubic", feature_dtype = "float32", shard;
   ImageSource images;
   int64_t batch = 64, stop_after_batches = -1;
-  int threads = 0;
+  int decode_threads = 0;
   double shard_timeout = 600.0;
   bool no_resume = false, quiet = false, keep_shards = false;
 };
@@ -38,7 +38,6 @@ void finish_shards(const ExtractOpts& o, const ShardPlan& plan) {
 }
 
 void run_extract(const ExtractOpts& o) {
-  require(o.batch > 0, "--batch must be positive, got {}", o.batch);
   require(o.images.limit >= 0, "--limit must be >= 0, got {}", o.images.limit);
   check_image_source(o.images);
   const std::string out_dir = std::filesystem::path(o.out).parent_path().string();
@@ -67,7 +66,7 @@ void run_extract(const ExtractOpts& o) {
   x.preprocess.filter = parse_resample_filter(o.resize);
   x.embed_dim = model.embed_dim();
   x.batch_size = o.batch;
-  x.decode_threads = o.threads > 0 ? o.threads : default_decode_threads(device);
+  x.decode_threads = o.decode_threads > 0 ? o.decode_threads : default_decode_threads(device);
   x.pin_memory = device.is_cuda();
   x.resume = !o.no_resume;
   x.max_batches = o.stop_after_batches;
@@ -134,8 +133,8 @@ void add_extract(CLI::App& app) {
   cmd->add_option("--name", o->images.name, "dataset name stored in the file (default: the config's name or the folder name)");
   cmd->add_option("--split", o->images.split, "split name stored in the file (default: the config's split, or 'all')");
   cmd->add_option("-o,--out", o->out, "output feature file (.h5)")->required();
-  cmd->add_option("--batch", o->batch, "images per model call")->capture_default_str();
-  cmd->add_option("--threads", o->threads,
+  add_batch_option(cmd, o->batch, "images");
+  cmd->add_option("--decode-threads", o->decode_threads,
                   "image decode + preprocess threads, not the model's (default: 1 on the CPU, every core up to 32 "
                   "with CUDA)");
   add_device_option(cmd, o->device, "under semcodec launch / torchrun / srun, auto and cuda mean the local rank's GPU");

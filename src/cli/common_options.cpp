@@ -20,8 +20,10 @@ CLI::Option* add_set_option(CLI::App* cmd, std::vector<std::string>& sets, const
                              ", e.g. --set train.epochs=5 (repeatable; keys: semcodec config, docs/config.md)");
 }
 
-CLI::Option* add_codec_batch_option(CLI::App* cmd, int64_t& rows) {
-  return cmd->add_option("--batch", rows, "rows per network call")->capture_default_str()->check(CLI::Range(1, 1 << 24));
+CLI::Option* add_batch_option(CLI::App* cmd, int64_t& items, const std::string& what) {
+  return cmd->add_option("--batch", items, what + " per model call")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
 }
 
 CLI::Option* add_clip_dtype_option(CLI::App* cmd, std::string& dtype) {

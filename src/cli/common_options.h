@@ -18,8 +18,9 @@ CLI::Option* add_device_option(CLI::App* cmd, std::string& device, const std::st
 CLI::Option* add_quiet_flag(CLI::App* cmd, bool& quiet);
 // --set key.path=value (repeatable): config overrides; `scope` says which configs.
 CLI::Option* add_set_option(CLI::App* cmd, std::vector<std::string>& sets, const std::string& scope = "");
-// --batch for the codec commands: rows per network call.
-CLI::Option* add_codec_batch_option(CLI::App* cmd, int64_t& rows);
+// --batch: `what` (images, prompts, rows) per model call, in every command
+// that has it. Training batch sizes are train.batch_size, never --batch.
+CLI::Option* add_batch_option(CLI::App* cmd, int64_t& items, const std::string& what);
 // --dtype of the CLIP commands: the type the model computes in (clip_compute_dtype).
 CLI::Option* add_clip_dtype_option(CLI::App* cmd, std::string& dtype);
 

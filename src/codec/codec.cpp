@@ -155,14 +155,7 @@ std::vector<uint8_t> Codec::encode(const at::Tensor& features, const CodecProgre
   if (auto* adaptive = dynamic_cast<StreamAdaptive*>(quantizer_.get())) {
     // The side information sees every row: the stream is planned, then coded as one message.
     std::shared_ptr<const StreamSideInfo> side = adaptive->plan_stream(features);
-    std::vector<int32_t> idx;
-    idx.reserve(static_cast<size_t>(n * side->slots));
-    for (int64_t s = 0; s < n; s += batch_size_) {
-      const int64_t b = std::min(batch_size_, n - s);
-      std::vector<int32_t> part = indices_to_int32(adaptive->encode(features.narrow(0, s, b), *side));
-      idx.insert(idx.end(), part.begin(), part.end());
-      if (progress) progress(s + b);
-    }
+    const std::vector<int32_t> idx = indices_to_int32(adaptive_indices(*adaptive, *side, features, nullptr, progress));
     return encode_adaptive_stream(stream_coder(*side), fingerprint_, side->bytes, idx.data(), n);
   }
   StreamWriter writer(*coder_, fingerprint_);
@@ -173,6 +166,36 @@ std::vector<uint8_t> Codec::encode(const at::Tensor& features, const CodecProgre
     if (progress) progress(s + b);
   }
   return writer.finish();
+}
+
+at::Tensor Codec::adaptive_indices(StreamAdaptive& adaptive, const StreamSideInfo& side, const at::Tensor& features,
+                                   at::Tensor* reconstruction, const CodecProgress& progress) const {
+  const int64_t n = features.size(0);
+  std::vector<at::Tensor> idx, rows;
+  for (int64_t s = 0; s < n; s += batch_size_) {
+    const int64_t b = std::min(batch_size_, n - s);
+    idx.push_back(adaptive.encode(features.narrow(0, s, b), side).cpu().to(at::kLong));
+    if (reconstruction) rows.push_back(adaptive.decode(idx.back(), side).cpu().to(at::kFloat));
+    if (progress) progress(s + b);
+  }
+  if (reconstruction)
+    *reconstruction = rows.empty() ? at::empty({0, quantizer_->embed_dim()}, at::kFloat) : at::cat(rows);
+  return idx.empty() ? at::empty({0, side.slots}, at::kLong) : at::cat(idx);
+}
+
+Codec::StreamRows Codec::stream_rows(const at::Tensor& features, bool reconstruct, const CodecProgress& progress) const {
+  require(features.dim() == 2 && features.size(1) == quantizer_->embed_dim(), "codec: expected [N, {}] features, got {}",
+          quantizer_->embed_dim(), features.sizes());
+  StreamRows out;
+  if (auto* adaptive = dynamic_cast<StreamAdaptive*>(quantizer_.get())) {
+    std::shared_ptr<const StreamSideInfo> side = adaptive->plan_stream(features);
+    out.indices = adaptive_indices(*adaptive, *side, features, reconstruct ? &out.reconstruction : nullptr, progress);
+    return out;
+  }
+  out.indices = quantize(features);
+  if (reconstruct) out.reconstruction = this->reconstruct(out.indices);
+  if (progress) progress(features.size(0));
+  return out;
 }
 
 std::shared_ptr<const StreamSideInfo> Codec::read_side_info(const uint8_t* data, size_t size,

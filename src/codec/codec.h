@@ -75,6 +75,14 @@ class Codec {
   // (StreamAdaptive, e.g. adaptive_klt) writes an adaptive stream: its side
   // information planned from all rows, then every item in one rANS message.
   std::vector<uint8_t> encode(const at::Tensor& features, const CodecProgress& progress = {}) const;
+  // The indices [N, slots] int64 that encode(features) puts in its stream
+  // (an adaptive method plans them from every row, as encode does) and, with
+  // `reconstruct`, the rows [N, D] float32 that decoding that stream gives,
+  // batched as decode batches them (a network's floats depend on the batch).
+  struct StreamRows {
+    at::Tensor indices, reconstruction;
+  };
+  StreamRows stream_rows(const at::Tensor& features, bool reconstruct, const CodecProgress& progress = {}) const;
   std::vector<uint8_t> encode_indices(const at::Tensor& indices) const;
   CodecDecoded decode(const uint8_t* data, size_t size, const CodecProgress& progress = {}) const;
   CodecDecoded decode(const std::vector<uint8_t>& stream) const { return decode(stream.data(), stream.size()); }
@@ -90,6 +98,10 @@ class Codec {
   CodecDecoded decode_packet(const std::vector<uint8_t>& packet) const { return decode_packet(packet.data(), packet.size()); }
 
  private:
+  // An adaptive stream's indices in batches of batch_size(), and its decoded rows when asked.
+  at::Tensor adaptive_indices(StreamAdaptive& adaptive, const StreamSideInfo& side, const at::Tensor& features,
+                              at::Tensor* reconstruction, const CodecProgress& progress) const;
+
   std::shared_ptr<Quantizer> quantizer_;
   EntropyModel model_;
   std::unique_ptr<EntropyCoder> coder_;

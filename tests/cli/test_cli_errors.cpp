@@ -10,6 +10,7 @@
 #include "data/feature_store.h"
 #include "data/synthetic.h"
 #include "models/checkpoint.h"
+#include "models/method_registry.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
@@ -113,4 +114,15 @@ TEST_CASE("train then eval through the CLI writes results", "[cli]") {
   REQUIRE(ev.code == 0);
   CHECK(file_exists(d.file("e.json")));
   CHECK(file_exists(d.file("e.md")));
+}
+
+TEST_CASE("config without a file lists every key and every registered method with its summary", "[cli]") {
+  const Run r = run("config");
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Catch::Contains("train.lr") && Catch::Contains("model.method (docs/baselines.md"));
+  for (const MethodInfo& m : methods()) {
+    INFO(m.name);
+    CHECK_FALSE(m.summary.empty());
+    CHECK_THAT(r.output, Catch::Contains(m.name) && Catch::Contains(m.summary));
+  }
 }

@@ -1,5 +1,5 @@
 // `semcodec extract` and `semcodec embed-text` end to end through the real
-// binary, with the tiny random-weight CLIP of ../shared/fixtures/clip-tiny:
+// binary, with the tiny random-weight CLIP of tests/fixtures/clip-tiny:
 // rows equal the library's encoder applied to independently preprocessed
 // images, unreadable images are skipped and listed, a stopped or killed run
 // resumes to exactly the rows of an uninterrupted one, embed-text stores the
@@ -46,19 +46,13 @@ Run run(const std::string& args) { return test::run_cli(args); }
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 
-// The fixture's files, or "" with a WARN.
+// The fixture's weights and BPE vocabulary (tests/fixtures/clip-tiny).
 struct TinyClip {
   std::string model, bpe;
-  bool ok() const { return !model.empty() && !bpe.empty(); }
 };
 TinyClip tiny_clip() {
-  TinyClip t{test::shared_path("fixtures/clip-tiny/model/tiny_state_dict.pt"),
-             test::shared_path("fixtures/clip-tiny/tokenizer/bpe_simple_vocab_16e6.txt.gz")};
-  if (!t.ok()) {
-    WARN("skipped: ../shared/fixtures/clip-tiny (tiny CLIP weights, BPE vocabulary) is absent");
-    test::report_skipped("../shared/fixtures/clip-tiny is absent");  // callers return at once
-  }
-  return t;
+  return {test::fixture_path("clip-tiny/model/tiny_state_dict.pt"),
+          test::fixture_path("clip-tiny/tokenizer/bpe_simple_vocab_16e6.txt.gz")};
 }
 
 struct Expected {
@@ -148,7 +142,6 @@ bool partial_files_absent(const std::string& out) {
 
 TEST_CASE("extract embeds every readable image as the library does and lists the broken one", "[cli][extract]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract");
   const auto images = make_image_folder(d.file("zoo"), 5, true);
   const std::string out = d.file("zoo.h5");
@@ -204,7 +197,6 @@ TEST_CASE("extract embeds every readable image as the library does and lists the
 
 TEST_CASE("extract in bfloat16 on the CPU stays within bfloat16 rounding of float32", "[cli][extract]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract-bf16");
   make_image_folder(d.file("zoo"), 4, false);
   const std::string args = "extract -m " + q(clip.model) + " --root " + q(d.file("zoo")) + " --device cpu -q -o ";
@@ -225,7 +217,6 @@ TEST_CASE("CUDA: extract on the GPU gives the CPU's rows in float32 and stays wi
           "[cli][extract][cuda]") {
   if (!test::cuda_present()) return;
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract-cuda");
   make_image_folder(d.file("zoo"), 5, true);
   // Batches of 4 over 15 images: several page-locked batches in flight.
@@ -249,7 +240,6 @@ TEST_CASE("CUDA: extract on the GPU gives the CPU's rows in float32 and stays wi
 
 TEST_CASE("extract with a dataset config and a list file", "[cli][extract]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract-config");
   const auto images = make_image_folder(d.file("zoo"), 2, false);
   {
@@ -286,7 +276,6 @@ TEST_CASE("extract with a dataset config and a list file", "[cli][extract]") {
 
 TEST_CASE("a stopped extraction resumes to exactly the rows of an uninterrupted run", "[cli][extract]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract-resume");
   make_image_folder(d.file("zoo"), 5, true);
   const std::string base = "extract -m " + q(clip.model) + " --root " + q(d.file("zoo")) + " --batch 3 -q -o ";
@@ -323,13 +312,12 @@ TEST_CASE("a stopped extraction resumes to exactly the rows of an uninterrupted 
 
 TEST_CASE("an extraction killed with SIGKILL resumes to the rows of an uninterrupted run", "[cli][extract]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract-kill");
   // Large images so that decoding takes long enough to be interrupted.
   make_image_folder(d.file("zoo"), 12, false, 25);
   const std::string out = d.file("killed.h5");
   std::vector<std::string> args{SEMCODEC_CLI_PATH, "extract", "-m", clip.model, "--root", d.file("zoo"),
-                                "--batch", "2", "--threads", "1", "-q", "-o", out};
+                                "--batch", "2", "--decode-threads", "1", "-q", "-o", out};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -369,7 +357,6 @@ TEST_CASE("an extraction killed with SIGKILL resumes to the rows of an uninterru
 TEST_CASE("extraction on 2 ranks merges to the rows of 1 rank, and a dead rank's shard is finished by a rerun",
           "[cli][extract][shards]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-extract-shards");
   make_image_folder(d.file("zoo"), 5, true);  // 16 records (one unreadable): 4 batches of 4, 2 per shard
   const std::string args = " -m " + q(clip.model) + " --root " + q(d.file("zoo")) + " --batch 4 --device cpu -q -o ";
@@ -423,7 +410,6 @@ TEST_CASE("extraction on 2 ranks merges to the rows of 1 rank, and a dead rank's
 
 TEST_CASE("embed-text stores the template-averaged class text embeddings", "[cli][embed-text]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-embed-text");
   make_image_folder(d.file("zoo"), 2, false);
   const std::string feats = d.file("zoo.h5");
@@ -484,7 +470,6 @@ TEST_CASE("embed-text stores the template-averaged class text embeddings", "[cli
 TEST_CASE("embed-text in bfloat16 on the CPU stays within bfloat16 rounding of float32, as extract does",
           "[cli][embed-text]") {
   const TinyClip clip = tiny_clip();
-  if (!clip.ok()) return;
   TempDir d("cli-embed-text-bf16");
   std::ofstream(d.file("names.txt")) << "soldier ant\nbumble bee\ntabby cat\n";
   const std::string args = "embed-text -m " + q(clip.model) + " --bpe " + q(clip.bpe) + " --classes " +
@@ -505,7 +490,7 @@ TEST_CASE("extract and embed-text refuse bad inputs with a message and leave no 
   TempDir d("cli-extract-bad");
   make_image_folder(d.file("zoo"), 1, false);
   const std::string out = d.file("out.h5");
-  const std::string clip_model = test::shared_path("fixtures/clip-tiny/model/tiny_state_dict.pt");
+  const std::string clip_model = test::fixture_path("clip-tiny/model/tiny_state_dict.pt");
 
   const Run missing = run("extract -m " + q(d.file("no-such-model.pt")) + " --root " + q(d.file("zoo")) + " -o " + q(out));
   CHECK(missing.code != 0);
@@ -522,10 +507,6 @@ TEST_CASE("extract and embed-text refuse bad inputs with a message and leave no 
   CHECK(none.code != 0);
   CHECK_THAT(none.output, Catch::Contains("--dataset") && Catch::Contains("--root"));
 
-  if (clip_model.empty()) {
-    WARN("skipped the rest: ../shared/fixtures/clip-tiny is absent");
-    return;
-  }
   const Run no_folder = run("extract -m " + q(clip_model) + " --root " + q(d.file("not-here")) + " -o " + q(out));
   CHECK(no_folder.code != 0);
   CHECK_THAT(no_folder.output, Catch::Contains("not-here"));
@@ -552,7 +533,7 @@ TEST_CASE("extract and embed-text refuse bad inputs with a message and leave no 
   const Run no_tok = run("embed-text -m " + q(clip_model) + " --features " + q(out));
   CHECK(no_tok.code != 0);
   CHECK_THAT(no_tok.output, Catch::Contains("--bpe"));
-  const std::string bpe = test::shared_path("fixtures/clip-tiny/tokenizer/bpe_simple_vocab_16e6.txt.gz");
+  const std::string bpe = test::fixture_path("clip-tiny/tokenizer/bpe_simple_vocab_16e6.txt.gz");
   const Run no_file = run("embed-text -m " + q(clip_model) + " --bpe " + q(bpe) + " --features " + q(d.file("none.h5")));
   CHECK(no_file.code != 0);
   CHECK_THAT(no_file.output, Catch::Contains("none.h5"));
