@@ -46,10 +46,12 @@ REQUIRED=(build-essential cmake ninja-build pkg-config libtorch-dev libopenblas0
 # libjpeg-dev pulls in libjpeg-turbo's libjpeg API (Debian: libjpeg62-turbo-dev, Ubuntu:
 # libjpeg-turbo8-dev); image decoding (src/data/image_decode.cpp) needs it and libpng.
 # Optional (plots, FAISS baselines, multi-process training, the Python module and its tests:
-# docs/python.md): skipped with a warning when the distribution lacks them. "a|b" installs the
-# first of the alternatives that exists.
+# docs/python.md, fuzzing with clang + libFuzzer in scripts/fuzz.sh and
+# scripts/h5_campaign.sh): skipped with a warning when the distribution lacks them. "a|b"
+# installs the first of the alternatives that exists.
 OPTIONAL=(libturbojpeg0-dev gnuplot-nox libfaiss-dev libgloo-dev
-          python3-dev python3-numpy pybind11-dev python3-pybind11 python3-pytest)
+          python3-dev python3-numpy pybind11-dev python3-pybind11 python3-pytest
+          clang "libclang-rt-dev|libclang-rt-14-dev")
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]

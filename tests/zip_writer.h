@@ -3,7 +3,8 @@
 // the way PyTorch's writer does it (padding in an extra field). With
 // `zip64`, every size and offset of the central directory is saturated and
 // given in zip64 extra fields, and the archive ends with zip64 records (what
-// PyTorch writes above 4 GiB). Hostile archives are made by editing its
+// PyTorch writes above 4 GiB). With `deflate`, entries are deflated (what
+// numpy.savez_compressed writes). Hostile archives are made by editing its
 // output.
 #pragma once
 #include <zlib.h>
@@ -21,22 +22,39 @@ inline void put_le(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
-inline std::string make_zip(const ZipFiles& files, bool zip64 = false) {
+// Raw deflate (no zlib header), as zip stores it.
+inline std::string raw_deflate(const std::string& in) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+inline std::string make_zip(const ZipFiles& files, bool zip64 = false, bool deflate = false) {
   std::string out, cd;
-  for (const auto& [name, data] : files) {
+  for (const auto& [name, raw] : files) {
     const uint32_t crc = static_cast<uint32_t>(
-        crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+        crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(raw.data()), static_cast<uInt>(raw.size())));
+    const std::string data = deflate ? raw_deflate(raw) : raw;
+    const uint16_t method = deflate ? 8 : 0;
     const uint64_t offset = out.size();
     size_t pad = (64 - (offset + 30 + name.size()) % 64) % 64;
     if (pad > 0 && pad < 4) pad += 64;
     out += "PK\x03\x04";
     put_le(out, 20, 2);  // version needed
     put_le(out, 0, 2);   // flags
-    put_le(out, 0, 2);   // stored
+    put_le(out, method, 2);
     put_le(out, 0, 4);   // time, date
     put_le(out, crc, 4);
     put_le(out, data.size(), 4);
-    put_le(out, data.size(), 4);
+    put_le(out, raw.size(), 4);
     put_le(out, name.size(), 2);
     put_le(out, pad, 2);
     out += name;
@@ -50,11 +68,11 @@ inline std::string make_zip(const ZipFiles& files, bool zip64 = false) {
     put_le(cd, 20, 2);  // version made by
     put_le(cd, 20, 2);
     put_le(cd, 0, 2);
-    put_le(cd, 0, 2);
+    put_le(cd, method, 2);
     put_le(cd, 0, 4);
     put_le(cd, crc, 4);
     put_le(cd, zip64 ? 0xFFFFFFFFu : data.size(), 4);
-    put_le(cd, zip64 ? 0xFFFFFFFFu : data.size(), 4);
+    put_le(cd, zip64 ? 0xFFFFFFFFu : raw.size(), 4);
     put_le(cd, name.size(), 2);
     put_le(cd, zip64 ? 28 : 0, 2);  // extra
     put_le(cd, 0, 2);               // comment
@@ -66,7 +84,7 @@ inline std::string make_zip(const ZipFiles& files, bool zip64 = false) {
     if (zip64) {
       put_le(cd, 1, 2);
       put_le(cd, 24, 2);
-      put_le(cd, data.size(), 8);  // uncompressed
+      put_le(cd, raw.size(), 8);   // uncompressed
       put_le(cd, data.size(), 8);  // compressed
       put_le(cd, offset, 8);
     }

@@ -17,6 +17,7 @@
 #include "models/method_registry.h"
 #include "models/quantizers/stream_adaptive.h"
 #include "numpy_tensor.h"
+#include "util/json_bounded.h"
 #include "util/config.h"
 
 namespace semcodec::python {
@@ -54,7 +55,7 @@ class PyCodec {
       self->train_classes_ = ckpt.train_classes;
       self->heldout_classes_ = ckpt.heldout_classes;
       auto it = ckpt.extra_metadata.find("entropy");
-      if (it != ckpt.extra_metadata.end()) self->entropy_ = nlohmann::json::parse(it->second, nullptr, false);
+      if (it != ckpt.extra_metadata.end()) self->entropy_ = parse_json_bounded(it->second, path + ": metadata 'entropy'");
     }
     return self;
   }

@@ -4,6 +4,7 @@
 
 #include "codec/entropy/coder_registry.h"
 #include "models/method_registry.h"
+#include "util/json_bounded.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -15,13 +16,9 @@ constexpr const char* kEntropyMeta = "entropy";
 nlohmann::json entropy_meta(const Checkpoint& ckpt, const std::string& source) {
   auto it = ckpt.extra_metadata.find(kEntropyMeta);
   require(it != ckpt.extra_metadata.end(), "{}: entropy tables without the '{}' metadata", source, kEntropyMeta);
-  try {
-    nlohmann::json j = nlohmann::json::parse(it->second);
-    require(j.is_object(), "{}: metadata '{}' is not a JSON object", source, kEntropyMeta);
-    return j;
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: metadata '{}' is not valid JSON: {}", source, kEntropyMeta, e.what());
-  }
+  nlohmann::json j = parse_json_bounded(it->second, fmt::format("{}: metadata '{}'", source, kEntropyMeta));
+  require(j.is_object(), "{}: metadata '{}' is not a JSON object", source, kEntropyMeta);
+  return j;
 }
 
 }  // namespace

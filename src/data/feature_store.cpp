@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "data/hdf5_checked.h"
 #include "semcodec_version.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -152,29 +153,12 @@ void write_attr_int(hid_t obj, const char* name, int64_t value, const std::strin
 }
 
 // Reads a scalar string attribute, variable or fixed length (h5py writes str
-// as variable, numpy bytes as fixed). Returns false when absent.
-bool read_attr_str(hid_t obj, const char* name, std::string& out, const std::string& path) {
+// as variable, numpy bytes as fixed), through HdfFile: libhdf5 never reads the
+// global heap. Returns false when absent.
+bool read_attr_str(HdfFile& hf, hid_t obj, const char* name, std::string& out) {
   if (H5Aexists(obj, name) <= 0) return false;
-  Hid attr(check(H5Aopen(obj, name, H5P_DEFAULT), path, fmt::format("cannot open attribute '{}'", name)), H5Aclose);
-  Hid ftype(H5Aget_type(attr.get()), H5Tclose);
-  if (H5Tget_class(ftype.get()) != H5T_STRING) fail("{}: attribute '{}' is not a string", path, name);
-  Hid space(H5Aget_space(attr.get()), H5Sclose);
-  if (H5Sget_simple_extent_npoints(space.get()) != 1) fail("{}: attribute '{}' is not a scalar", path, name);
-  if (H5Tis_variable_str(ftype.get()) > 0) {
-    Hid mtype = make_vlen_utf8();
-    char* p = nullptr;
-    check(H5Aread(attr.get(), mtype.get(), &p), path, fmt::format("cannot read attribute '{}'", name), 0);
-    out = p ? p : "";
-    if (p) H5free_memory(p);
-  } else {
-    size_t n = H5Tget_size(ftype.get());
-    if (n == 0 || n > (1u << 20)) fail("{}: attribute '{}' has an implausible size {}", path, name, n);
-    Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(mtype.get(), n);
-    std::string buf(n, '\0');
-    check(H5Aread(attr.get(), mtype.get(), buf.data()), path, fmt::format("cannot read attribute '{}'", name), 0);
-    out = buf.substr(0, std::strlen(buf.c_str()));
-  }
+  Hid attr(check(H5Aopen(obj, name, H5P_DEFAULT), hf.path(), fmt::format("cannot open attribute '{}'", name)), H5Aclose);
+  out = hf.read_string_attribute(attr.get(), name);
   return true;
 }
 
@@ -189,56 +173,36 @@ bool read_attr_int(hid_t obj, const char* name, int64_t& out, const std::string&
   return true;
 }
 
-// --- string datasets
-
-std::vector<std::string> read_strings(hid_t dset, const std::string& path, const char* name) {
-  auto dims = require_rank(dset, 1, path, name);
-  const size_t n = dims[0];
-  std::vector<std::string> out;
-  if (n == 0) return out;
-  Hid ftype(H5Dget_type(dset), H5Tclose);
-  if (H5Tget_class(ftype.get()) != H5T_STRING) fail("{}: dataset '{}' does not hold strings", path, name);
-  out.reserve(n);
-  if (H5Tis_variable_str(ftype.get()) > 0) {
-    Hid mtype = make_vlen_utf8();
-    std::vector<char*> ptrs(n, nullptr);
-    check(H5Dread(dset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()), path,
-          fmt::format("cannot read dataset '{}'", name), 0);
-    for (char* p : ptrs) {
-      out.emplace_back(p ? p : "");
-      if (p) H5free_memory(p);
-    }
-  } else {
-    size_t len = H5Tget_size(ftype.get());
-    if (len == 0 || len > (1u << 20)) fail("{}: dataset '{}' has implausible string size {}", path, name, len);
-    Hid mtype(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(mtype.get(), len);
-    H5Tset_strpad(mtype.get(), H5T_STR_NULLPAD);
-    std::vector<char> buf(n * len);
-    check(H5Dread(dset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), path,
-          fmt::format("cannot read dataset '{}'", name), 0);
-    for (size_t i = 0; i < n; ++i) {
-      const char* s = buf.data() + i * len;
-      out.emplace_back(s, strnlen(s, len));
-    }
-  }
-  return out;
-}
-
 // --- typed helpers
 
+// The float types libhdf5 converts to float32 here: IEEE binary16 / 32 / 64
+// in either byte order. Anything else (a hand-made or damaged type with odd
+// bit fields) is refused rather than handed to libhdf5's generic converter.
 std::string float_type_name(hid_t type) {
   if (H5Tget_class(type) != H5T_FLOAT) return "";
-  switch (H5Tget_size(type)) {
-    case 2: return "float16";
-    case 4: return "float32";
-    case 8: return "float64";
-    default: return "";
-  }
+  if (H5Tequal(type, H5T_IEEE_F32LE) > 0 || H5Tequal(type, H5T_IEEE_F32BE) > 0) return "float32";
+  if (H5Tequal(type, H5T_IEEE_F64LE) > 0 || H5Tequal(type, H5T_IEEE_F64BE) > 0) return "float64";
+  Hid half = make_half_type();
+  if (H5Tequal(type, half.get()) > 0) return "float16";
+  H5Tset_order(half.get(), H5T_ORDER_BE);
+  if (H5Tequal(type, half.get()) > 0) return "float16";
+  return "";
 }
 
-// Reads a whole numeric dataset into a CPU tensor of `st`, letting HDF5 convert.
-at::Tensor read_numeric(hid_t dset, at::ScalarType st, hid_t memtype, const std::string& path, const char* name) {
+// Plain 8/16/32/64-bit integers (no padding bits, no offset), either order.
+void require_integer(hid_t dset, const std::string& path, const char* name) {
+  Hid t(H5Dget_type(dset), H5Tclose);
+  const size_t size = H5Tget_size(t.get());
+  if (H5Tget_class(t.get()) != H5T_INTEGER || (size != 1 && size != 2 && size != 4 && size != 8) ||
+      H5Tget_precision(t.get()) != 8 * size || H5Tget_offset(t.get()) != 0)
+    fail("{}: dataset '{}' must hold 8, 16, 32 or 64-bit integers", path, name);
+}
+
+// Reads a whole numeric dataset into a CPU tensor of `st`, letting HDF5
+// convert, once its size is checked against the bytes the file stores for it.
+at::Tensor read_numeric(const HdfFile& hf, hid_t dset, at::ScalarType st, hid_t memtype, const char* name) {
+  const std::string& path = hf.path();
+  hf.checked_elements(dset, name);
   auto dims = dataset_dims(dset, path, name);
   std::vector<int64_t> shape(dims.begin(), dims.end());
   at::Tensor t = at::empty(shape, at::TensorOptions().dtype(st));
@@ -273,10 +237,11 @@ void check_rows(const at::Tensor& x, int64_t first_row, const std::string& path)
 
 struct OpenFile {
   Hid file;
+  std::unique_ptr<HdfFile> hf;  // checked reads (sizes, strings) of `file`
   FeatureFileInfo info;
 };
 
-OpenFile open_feature_file(const std::string& path) {
+OpenFile open_feature_file_here(const std::string& path) {
   quiet_hdf5();
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail("{}: feature file does not exist", path);
@@ -287,11 +252,13 @@ OpenFile open_feature_file(const std::string& path) {
   OpenFile of;
   of.file = Hid(check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path, "cannot open HDF5 file"), H5Fclose);
   hid_t f = of.file.get();
+  of.hf = std::make_unique<HdfFile>(f, path);
+  HdfFile& hf = *of.hf;
   FeatureFileInfo& info = of.info;
   info.path = path;
 
   std::string schema;
-  if (!read_attr_str(f, "semcodec_schema", schema, path))
+  if (!read_attr_str(hf, f, "semcodec_schema", schema))
     fail("{}: not a semcodec feature file (root attribute 'semcodec_schema' is missing)", path);
   if (schema != kFeatureSchemaName)
     fail("{}: not a semcodec feature file (semcodec_schema is '{}', expected '{}')", path, schema, kFeatureSchemaName);
@@ -300,14 +267,17 @@ OpenFile open_feature_file(const std::string& path) {
   if (info.schema_version < 1 || info.schema_version > kFeatureSchemaVersion)
     fail("{}: feature schema version {} is not supported (this build reads up to {})", path, info.schema_version,
          kFeatureSchemaVersion);
-  read_attr_str(f, "encoder_model", info.attrs.encoder_model, path);
-  read_attr_str(f, "dataset", info.attrs.dataset, path);
-  read_attr_str(f, "split", info.attrs.split, path);
-  read_attr_str(f, "preprocessing", info.attrs.preprocessing, path);
-  read_attr_str(f, "tool_version", info.attrs.tool_version, path);
+  read_attr_str(hf, f, "encoder_model", info.attrs.encoder_model);
+  read_attr_str(hf, f, "dataset", info.attrs.dataset);
+  read_attr_str(hf, f, "split", info.attrs.split);
+  read_attr_str(hf, f, "preprocessing", info.attrs.preprocessing);
+  read_attr_str(hf, f, "tool_version", info.attrs.tool_version);
 
+  // Every dataset's declared size is checked against the bytes the file
+  // stores for it here, before anything is read or allocated from it.
   Hid feats = open_dataset(f, "features", path);
   auto fd = require_rank(feats.get(), 2, path, "features");
+  hf.checked_elements(feats.get(), "features");
   info.rows = static_cast<int64_t>(fd[0]);
   info.dim = static_cast<int64_t>(fd[1]);
   {
@@ -336,7 +306,8 @@ OpenFile open_feature_file(const std::string& path) {
   auto ld = require_rank(labels.get(), 1, path, "labels");
   if (static_cast<int64_t>(ld[0]) != info.rows)
     fail("{}: 'labels' has {} entries but 'features' has {} rows", path, ld[0], info.rows);
-  require_class(labels.get(), H5T_INTEGER, path, "labels", "integers");
+  require_integer(labels.get(), path, "labels");
+  hf.checked_elements(labels.get(), "labels");
 
   if (has_link(f, "ids")) {
     Hid ids = open_dataset(f, "ids", path);
@@ -344,11 +315,13 @@ OpenFile open_feature_file(const std::string& path) {
     if (static_cast<int64_t>(idd[0]) != info.rows)
       fail("{}: 'ids' has {} entries but 'features' has {} rows", path, idd[0], info.rows);
     require_class(ids.get(), H5T_STRING, path, "ids", "strings");
+    hf.checked_elements(ids.get(), "ids");
   }
 
   Hid names = open_dataset(f, "class_names", path);
   info.num_classes = static_cast<int64_t>(require_rank(names.get(), 1, path, "class_names")[0]);
   require_class(names.get(), H5T_STRING, path, "class_names", "strings");
+  hf.checked_elements(names.get(), "class_names");
 
   if (has_link(f, "class_embeddings")) {
     Hid ce = open_dataset(f, "class_embeddings", path);
@@ -356,7 +329,11 @@ OpenFile open_feature_file(const std::string& path) {
     if (static_cast<int64_t>(cd[0]) != info.num_classes || static_cast<int64_t>(cd[1]) != info.dim)
       fail("{}: 'class_embeddings' is [{}, {}], expected [{}, {}] (classes x embed_dim)", path, cd[0], cd[1],
            info.num_classes, info.dim);
-    require_class(ce.get(), H5T_FLOAT, path, "class_embeddings", "floats");
+    {
+      Hid t(H5Dget_type(ce.get()), H5Tclose);
+      if (float_type_name(t.get()).empty()) fail("{}: dataset 'class_embeddings' must be float16, float32 or float64", path);
+    }
+    hf.checked_elements(ce.get(), "class_embeddings");
     info.has_text = info.num_classes > 0;
   }
   if (has_link(f, "image_sizes")) {
@@ -364,7 +341,8 @@ OpenFile open_feature_file(const std::string& path) {
     auto sd = require_rank(is_ds.get(), 2, path, "image_sizes");
     if (static_cast<int64_t>(sd[0]) != info.rows || sd[1] != 2)
       fail("{}: 'image_sizes' is [{}, {}], expected [{}, 2]", path, sd[0], sd[1], info.rows);
-    require_class(is_ds.get(), H5T_INTEGER, path, "image_sizes", "integers");
+    require_integer(is_ds.get(), path, "image_sizes");
+    hf.checked_elements(is_ds.get(), "image_sizes");
     info.has_image_sizes = true;
   }
 
@@ -377,6 +355,14 @@ OpenFile open_feature_file(const std::string& path) {
   if (read_attr_int(f, "embed_dim", v, path) && v != info.dim)
     fail("{}: attribute embed_dim={} but 'features' has {} columns", path, v, info.dim);
   return of;
+}
+
+// libhdf5 parses the file's metadata in a child process first
+// (probe_hdf5_file): a file that crashes it there is refused before it is
+// opened here.
+OpenFile open_feature_file(const std::string& path) {
+  probe_hdf5_file(path, [&] { open_feature_file_here(path); });
+  return open_feature_file_here(path);
 }
 
 // ---------------------------------------------------------------- writing
@@ -403,6 +389,7 @@ class Builder {
     file_ = Hid(check(H5Fcreate(fs_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), name_,
                       "cannot create HDF5 file"),
                 H5Fclose);
+    fs_path_ = fs_path;
     hid_t f = file_.get();
     write_attr_str(f, "semcodec_schema", kFeatureSchemaName, name_);
     write_attr_int(f, "schema_version", kFeatureSchemaVersion, name_);
@@ -427,38 +414,27 @@ class Builder {
     htri_t is = H5Fis_hdf5(fs_path.c_str());
     H5Eclear2(H5E_DEFAULT);
     if (is <= 0) fail("{}: partial file {} is not a readable HDF5 file; delete it to start over", name_, fs_path);
+    // libhdf5 parses the partial file's metadata in a child process first (probe_hdf5_file).
+    probe_hdf5_file(fs_path, [&] {
+      Hid ro(check(H5Fopen(fs_path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), name_,
+                   fmt::format("cannot reopen partial file {} (delete it to start over)", fs_path)),
+             H5Fclose);
+      open_partial(ro.get(), fs_path, dim, o.dtype);
+    });
     file_ = Hid(check(H5Fopen(fs_path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), name_,
                       fmt::format("cannot reopen partial file {} (delete it to start over)", fs_path)),
                 H5Fclose);
-    hid_t f = file_.get();
-    std::string schema;
-    if (!read_attr_str(f, "semcodec_schema", schema, fs_path) || schema != kFeatureSchemaName)
-      fail("{}: partial file {} is not a semcodec feature file", name_, fs_path);
-    features_ = open_dataset(f, "features", fs_path);
-    labels_ = open_dataset(f, "labels", fs_path);
-    ids_ = open_dataset(f, "ids", fs_path);
-    if (has_link(f, "image_sizes")) image_sizes_ = open_dataset(f, "image_sizes", fs_path);
-    auto fd = require_rank(features_.get(), 2, fs_path, "features");
-    if (static_cast<int64_t>(fd[1]) != dim)
-      fail("{}: partial file {} has embed_dim {}, this run uses {}", name_, fs_path, fd[1], dim);
-    Hid t(H5Dget_type(features_.get()), H5Tclose);
-    std::string dt = float_type_name(t.get());
-    if (dt != o.dtype) fail("{}: partial file {} stores {} features, this run asks for {}", name_, fs_path, dt, o.dtype);
-    Hid dcpl(H5Dget_create_plist(features_.get()), H5Pclose);
-    hsize_t chunk[2] = {1, 1};
-    H5Pget_chunk(dcpl.get(), 2, chunk);
-    chunk_rows_ = static_cast<int64_t>(chunk[0]);
+    fs_path_ = fs_path;
+    Partial p = open_partial(file_.get(), fs_path, dim, o.dtype);
+    features_ = std::move(p.features);
+    labels_ = std::move(p.labels);
+    ids_ = std::move(p.ids);
+    image_sizes_ = std::move(p.image_sizes);
+    chunk_rows_ = p.chunk_rows;
     gzip_ = o.gzip_level;
     dim_ = dim;
-    half_ = dt == "float16";
-    int64_t committed = 0;
-    if (!read_attr_int(f, "num_rows", committed, fs_path)) fail("{}: partial file {} lacks num_rows", name_, fs_path);
-    const int64_t have = std::min<int64_t>({static_cast<int64_t>(fd[0]), rows_of(labels_), rows_of(ids_),
-                                            image_sizes_.valid() ? rows_of(image_sizes_) : committed});
-    if (committed < 0 || committed > have)
-      fail("{}: partial file {} is inconsistent (num_rows={}, datasets hold {}); delete it to start over", name_,
-           fs_path, committed, have);
-    rows_ = committed;
+    half_ = o.dtype == "float16";
+    rows_ = p.committed;
     // Rows past num_rows belong to an append that did not finish.
     extend_all(rows_);
     write_string_attrs(attrs);
@@ -466,10 +442,16 @@ class Builder {
 
   int64_t rows() const { return rows_; }
 
+  // Checked reads of the file as it is on disk now (flushed first).
+  HdfFile on_disk() const {
+    check(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), name_, "flush failed", 0);
+    return HdfFile(file_.get(), fs_path_);
+  }
+
   std::vector<std::string> committed_ids() const {
     require(file_.valid(), "{}: writer is closed", name_);
     if (rows_ == 0) return {};
-    std::vector<std::string> ids = read_strings(ids_.get(), name_, "ids");
+    std::vector<std::string> ids = on_disk().read_string_dataset(ids_.get(), "ids");
     require(static_cast<int64_t>(ids.size()) >= rows_, "{}: 'ids' holds {} rows, expected {}", name_, ids.size(), rows_);
     ids.resize(static_cast<size_t>(rows_));
     return ids;
@@ -578,7 +560,7 @@ class Builder {
     }
     require(num_classes_ > 0, "{}: no class list was set (set_classes)", name_);
     if (rows_ > 0) {
-      at::Tensor lab = read_numeric(labels_.get(), at::kLong, H5T_NATIVE_INT64, name_, "labels");
+      at::Tensor lab = read_numeric(on_disk(), labels_.get(), at::kLong, H5T_NATIVE_INT64, "labels");
       int64_t mx = lab.max().item<int64_t>();
       require(mx < num_classes_, "{}: label {} is outside [0, {}) classes", name_, mx, num_classes_);
     }
@@ -639,13 +621,6 @@ class Builder {
                H5Dclose);
   }
 
-  int64_t rows_of(const Hid& ds) const {
-    Hid space(H5Dget_space(ds.get()), H5Sclose);
-    hsize_t dims[2] = {0, 0};
-    H5Sget_simple_extent_dims(space.get(), dims, nullptr);
-    return static_cast<int64_t>(dims[0]);
-  }
-
   void extend_all(int64_t rows) {
     hsize_t r = static_cast<hsize_t>(rows);
     hsize_t fdims[2] = {r, static_cast<hsize_t>(dim_)};
@@ -673,7 +648,62 @@ class Builder {
           fmt::format("cannot write '{}' (disk full?)", what), 0);
   }
 
-  std::string name_;
+  // The datasets of a partial file, checked: ranks, types, sizes against the
+  // bytes stored, and the committed row count against what they hold.
+  struct Partial {
+    Hid features, labels, ids, image_sizes;
+    int64_t committed = 0, chunk_rows = 1;
+  };
+  Partial open_partial(hid_t f, const std::string& fs_path, int64_t dim, const std::string& dtype) const {
+    HdfFile hf(f, fs_path);
+    std::string schema;
+    if (!read_attr_str(hf, f, "semcodec_schema", schema) || schema != kFeatureSchemaName)
+      fail("{}: partial file {} is not a semcodec feature file", name_, fs_path);
+    Partial p;
+    p.features = open_dataset(f, "features", fs_path);
+    p.labels = open_dataset(f, "labels", fs_path);
+    p.ids = open_dataset(f, "ids", fs_path);
+    if (has_link(f, "image_sizes")) p.image_sizes = open_dataset(f, "image_sizes", fs_path);
+    const auto fd = require_rank(p.features.get(), 2, fs_path, "features");
+    const auto ld = require_rank(p.labels.get(), 1, fs_path, "labels");
+    require_integer(p.labels.get(), fs_path, "labels");
+    const auto idd = require_rank(p.ids.get(), 1, fs_path, "ids");
+    {
+      Hid it(H5Dget_type(p.ids.get()), H5Tclose);
+      if (H5Tis_variable_str(it.get()) <= 0)
+        fail("{}: dataset 'ids' of partial file {} must hold variable-length strings", name_, fs_path);
+    }
+    hf.checked_elements(p.features.get(), "features");
+    hf.checked_elements(p.labels.get(), "labels");
+    hf.checked_elements(p.ids.get(), "ids");
+    hsize_t sizes_rows = 0;
+    if (p.image_sizes.valid()) {
+      const auto sd = require_rank(p.image_sizes.get(), 2, fs_path, "image_sizes");
+      if (sd[1] != 2) fail("{}: dataset 'image_sizes' of partial file {} must be [N, 2]", name_, fs_path);
+      require_integer(p.image_sizes.get(), fs_path, "image_sizes");
+      hf.checked_elements(p.image_sizes.get(), "image_sizes");
+      sizes_rows = sd[0];
+    }
+    if (static_cast<int64_t>(fd[1]) != dim)
+      fail("{}: partial file {} has embed_dim {}, this run uses {}", name_, fs_path, fd[1], dim);
+    Hid t(H5Dget_type(p.features.get()), H5Tclose);
+    const std::string dt = float_type_name(t.get());
+    if (dt != dtype) fail("{}: partial file {} stores {} features, this run asks for {}", name_, fs_path, dt, dtype);
+    Hid dcpl(H5Dget_create_plist(p.features.get()), H5Pclose);
+    if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED)
+      fail("{}: dataset 'features' of partial file {} is not chunked (it cannot grow)", name_, fs_path);
+    hsize_t chunk[2] = {1, 1};
+    H5Pget_chunk(dcpl.get(), 2, chunk);
+    p.chunk_rows = static_cast<int64_t>(chunk[0]);
+    if (!read_attr_int(f, "num_rows", p.committed, fs_path)) fail("{}: partial file {} lacks num_rows", name_, fs_path);
+    const uint64_t have = std::min<uint64_t>({fd[0], ld[0], idd[0], p.image_sizes.valid() ? sizes_rows : fd[0]});
+    if (p.committed < 0 || static_cast<uint64_t>(p.committed) > have)
+      fail("{}: partial file {} is inconsistent (num_rows={}, datasets hold {}); delete it to start over", name_,
+           fs_path, p.committed, have);
+    return p;
+  }
+
+  std::string name_, fs_path_;  // the target (for messages) and the file being written
   Hid file_, features_, labels_, ids_, image_sizes_;
   int64_t dim_ = 0, rows_ = 0, num_classes_ = 0, chunk_rows_ = 1024;
   int gzip_ = 0;
@@ -806,7 +836,7 @@ FeatureReader::FeatureReader(const std::string& path) : impl_(std::make_unique<I
   impl_->features = open_dataset(f, "features", path);
   impl_->half = info.dtype == "float16";
   Hid lab = open_dataset(f, "labels", path);
-  impl_->labels = read_numeric(lab.get(), at::kLong, H5T_NATIVE_INT64, path, "labels");
+  impl_->labels = read_numeric(*impl_->of.hf, lab.get(), at::kLong, H5T_NATIVE_INT64, "labels");
   const int64_t* l = impl_->labels.data_ptr<int64_t>();
   for (int64_t i = 0; i < info.rows; ++i)
     if (l[i] < 0 || l[i] >= info.num_classes)
@@ -853,19 +883,19 @@ std::vector<std::string> FeatureReader::ids() {
     return out;
   }
   Hid ds = open_dataset(f, "ids", path);
-  return read_strings(ds.get(), path, "ids");
+  return impl_->of.hf->read_string_dataset(ds.get(), "ids");
 }
 
 std::vector<std::string> FeatureReader::class_names() {
   Hid ds = open_dataset(impl_->of.file.get(), "class_names", impl_->of.info.path);
-  return read_strings(ds.get(), impl_->of.info.path, "class_names");
+  return impl_->of.hf->read_string_dataset(ds.get(), "class_names");
 }
 
 at::Tensor FeatureReader::class_embeddings() {
   if (!impl_->of.info.has_text) return {};
   const auto& path = impl_->of.info.path;
   Hid ds = open_dataset(impl_->of.file.get(), "class_embeddings", path);
-  at::Tensor e = read_numeric(ds.get(), at::kFloat, H5T_NATIVE_FLOAT, path, "class_embeddings");
+  at::Tensor e = read_numeric(*impl_->of.hf, ds.get(), at::kFloat, H5T_NATIVE_FLOAT, "class_embeddings");
   if (!at::isfinite(e).all().item<bool>()) fail("{}: 'class_embeddings' contains NaN or Inf", path);
   return e;
 }
@@ -873,7 +903,7 @@ at::Tensor FeatureReader::class_embeddings() {
 at::Tensor FeatureReader::image_sizes() {
   if (!impl_->of.info.has_image_sizes) return {};
   Hid ds = open_dataset(impl_->of.file.get(), "image_sizes", impl_->of.info.path);
-  return read_numeric(ds.get(), at::kInt, H5T_NATIVE_INT32, impl_->of.info.path, "image_sizes");
+  return read_numeric(*impl_->of.hf, ds.get(), at::kInt, H5T_NATIVE_INT32, "image_sizes");
 }
 
 FeatureSet read_feature_file(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "data/label_classes.h"
 #include "util/config_paths.h"
 #include "util/error.h"
 
@@ -68,6 +69,21 @@ std::vector<std::string> read_lines(const std::string& path, const std::string& 
     if (!line.empty() && line.back() == '\r') line.pop_back();
     lines.push_back(line);
   }
+  return lines;
+}
+
+// The entries of a text class list (names, or keys in their first token):
+// every line is one entry, in order, trimmed; nothing is a comment (a class
+// may be called "#1"); blank lines at the end are ignored, anywhere else they
+// are an error, since dropping one would shift every class after it.
+std::vector<std::string> read_class_lines(const std::string& path, const std::string& what) {
+  std::vector<std::string> lines = read_lines(path, what);
+  for (auto& l : lines) l = trim(l);
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  for (size_t i = 0; i < lines.size(); ++i)
+    if (lines[i].empty())
+      fail("{}:{}: empty line in a {} (every line is one class, so a blank line would shift the classes after it)",
+           path, i + 1, what);
   return lines;
 }
 
@@ -174,6 +190,7 @@ std::vector<ImageRecord> read_image_list(const std::string& list_path, const std
     }
     if (label < 0 || (!class_keys.empty() && label >= static_cast<int64_t>(class_keys.size())))
       fail("{}:{}: label {} is out of range", list_path, ln + 1, label);
+    if (label >= kMaxClasses) fail("{}:{}: label {} is out of range (at most {} classes)", list_path, ln + 1, label, kMaxClasses);
     const std::string rel = f.path_prefix + path_field + f.path_suffix;
     out.push_back({join_path(base, rel), label, fs::path(rel).lexically_normal().generic_string()});
   }
@@ -206,10 +223,7 @@ ClassList read_class_list_file(const std::string& path) {
     if (!out.keys.empty() && out.keys.size() != out.names.size())
       fail("{}: either every class entry has a key or none has", path);
   } else {
-    for (const auto& line : read_lines(path, "class list")) {
-      std::string t = trim(line);
-      if (!t.empty() && t[0] != '#') out.names.push_back(t);
-    }
+    out.names = read_class_lines(path, "class list");
   }
   if (out.names.empty()) fail("{}: the class list is empty", path);
   return out;
@@ -271,10 +285,11 @@ ImageDataset load_dataset(const DatasetSpec& spec) {
   std::vector<std::string> keys = shipped.keys;
   if (!spec.class_keys_file.empty()) {
     keys.clear();
-    for (const auto& line : read_lines(join_path(spec.root, spec.class_keys_file), "class keys file")) {
+    for (const auto& line : read_class_lines(join_path(spec.root, spec.class_keys_file), "class keys file")) {
       std::stringstream ss(line);
       std::string key;
-      if (ss >> key && key[0] != '#') keys.push_back(key);
+      ss >> key;
+      keys.push_back(key);
     }
     if (keys.empty()) fail("{}: no class keys", join_path(spec.root, spec.class_keys_file));
     if (spec.sort_keys) std::sort(keys.begin(), keys.end());
@@ -327,11 +342,10 @@ ImageDataset load_dataset(const DatasetSpec& spec) {
       ds.class_names.push_back(n);
     }
   }
-  if (ds.class_names.empty()) {
-    int64_t mx = -1;
-    for (const auto& r : ds.records) mx = std::max(mx, r.label);
-    for (int64_t i = 0; i <= mx; ++i) ds.class_names.push_back("class_" + std::to_string(i));
-  }
+  if (ds.class_names.empty())
+    ds.class_names = class_names_from_labels(ds.records,
+                                             spec.layout == "list" ? join_path(spec.root, spec.list_file) : spec.root,
+                                             "name the classes in the config (classes: names, keys_file or key_names_file)");
   if (!keys.empty() && keys.size() != ds.class_names.size())
     fail("{}: {} class keys but {} class names", spec.config_path, keys.size(), ds.class_names.size());
   ds.class_keys = keys;
@@ -339,6 +353,13 @@ ImageDataset load_dataset(const DatasetSpec& spec) {
   ds.split = spec.split;
   validate_dataset(ds);
   return ds;
+}
+
+std::vector<std::string> class_names_from_labels(const std::vector<ImageRecord>& records, const std::string& source,
+                                                 const std::string& hint) {
+  int64_t mx = -1;
+  for (const auto& r : records) mx = std::max(mx, r.label);
+  return default_class_names(classes_from_labels(mx, static_cast<int64_t>(records.size()), source, hint));
 }
 
 void validate_dataset(const ImageDataset& ds) {
@@ -373,11 +394,7 @@ ImageDataset load_image_source(const ImageSource& o) {
     ds.class_keys = classes.keys;
     ds.class_names = classes.names;
     ds.name = std::filesystem::path(o.list).stem().string();
-    if (ds.class_names.empty()) {
-      int64_t max_label = -1;
-      for (const auto& r : ds.records) max_label = std::max(max_label, r.label);
-      for (int64_t i = 0; i <= max_label; ++i) ds.class_names.push_back("class_" + std::to_string(i));
-    }
+    if (ds.class_names.empty()) ds.class_names = class_names_from_labels(ds.records, o.list, "give the class names with --classes");
   } else {
     require(std::filesystem::is_directory(o.root), "{}: no such image folder", o.root);
     ds = scan_image_folder(o.root);

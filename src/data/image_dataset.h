@@ -50,7 +50,11 @@ std::vector<ImageRecord> read_image_list(const std::string& list_path, const std
                                          const ImageListFormat& format = {});
 
 // Class names from YAML (a sequence of names, of {key, name} maps, or a map
-// with `classes:` holding either) or text (one per line).
+// with `classes:` holding either; YAML's own '#' comments apply) or text:
+// every line is one class name, in order, trimmed of surrounding whitespace;
+// nothing is a comment (a line "#1" is the class "#1"); blank lines at the end
+// are ignored and a blank line before another name is an error naming the
+// file and line. The same line rule applies to a config's keys_file.
 struct ClassList {
   std::vector<std::string> keys, names;  // keys may be empty
 };
@@ -71,6 +75,12 @@ struct DatasetSpec {
 };
 DatasetSpec read_dataset_spec(const std::string& config_path, const std::string& root_override = "");
 ImageDataset load_dataset(const DatasetSpec& spec);
+
+// "class_<i>" for every index up to the records' largest label, when no class
+// list names them; bounded as classes_from_labels says (errors name `source`
+// and end with `hint`).
+std::vector<std::string> class_names_from_labels(const std::vector<ImageRecord>& records, const std::string& source,
+                                                 const std::string& hint);
 
 // Checks ids are unique and labels inside [0, C); names the offending record.
 void validate_dataset(const ImageDataset& dataset);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <map>
 
+#include "data/image_dataset.h"
+#include "data/label_classes.h"
 #include "data/npy.h"
 #include "data/torch_archive.h"
 #include "data/torch_archive_tensor.h"
@@ -85,20 +87,21 @@ at::Tensor load_array(const std::string& path, const std::string& key, const cha
   const ArrayFile kind = sniff_array_file(path, what);
   if (kind == ArrayFile::torch) return load_torch_array(path, key, default_torch_key, what, name);
   if (kind == ArrayFile::npz) {
-    auto arrays = read_npz(path);
-    if (key.empty()) {
-      if (arrays.size() != 1) {
+    // Only the member asked for is inflated.
+    const NpzReader npz(path);
+    std::string k = key;
+    if (k.empty()) {
+      if (npz.keys().size() != 1) {
         std::string keys;
-        for (const auto& kv : arrays) keys += (keys.empty() ? "" : ", ") + kv.first;
-        fail("{}: holds {} arrays ({}); say which one is the {}", path, arrays.size(), keys, what);
+        for (const auto& kk : npz.keys()) keys += (keys.empty() ? "" : ", ") + kk;
+        fail("{}: holds {} arrays ({}); say which one is the {}", path, npz.keys().size(), keys, what);
       }
-      name = path + ":" + arrays.begin()->first;
-      return npy_to_tensor(arrays.begin()->second, false, name);
+      k = npz.keys().front();
+    } else if (std::find(npz.keys().begin(), npz.keys().end(), k) == npz.keys().end()) {
+      fail("{}: no array named '{}' (the {})", path, key, what);
     }
-    auto it = arrays.find(key);
-    if (it == arrays.end()) fail("{}: no array named '{}' (the {})", path, key, what);
-    name = path + ":" + key;
-    return npy_to_tensor(it->second, false, name);
+    name = path + ":" + k;
+    return npy_to_tensor(npz.read(k), false, name);
   }
   require(key.empty(), "{}: a key ('{}') only applies to .npz and .pt files", path, key);
   name = path;
@@ -180,26 +183,46 @@ FeatureSet import_embeddings(const ImportOptions& o) {
 
   // Each labels file's classes follow the previous files' classes.
   std::vector<std::string> files;
-  std::vector<int64_t> file_classes;
-  auto file_index = [&](const std::string& path) {
+  std::vector<int64_t> file_max, file_rows;
+  std::vector<const std::string*> file_name;  // the file's name in errors, as its first source gave it
+  auto file_index = [&](size_t part) {
+    const std::string& path = sources[part].labels_path;
     for (size_t i = 0; i < files.size(); ++i)
       if (files[i] == path) return i;
     files.push_back(path);
-    file_classes.push_back(0);
+    file_max.push_back(-1);
+    file_rows.push_back(0);
+    file_name.push_back(&parts[part].labels_name);
     return files.size() - 1;
   };
   for (size_t i = 0; i < parts.size(); ++i) {
-    const size_t f = file_index(sources[i].labels_path);
-    file_classes[f] = std::max(file_classes[f], parts[i].labels.max().item<int64_t>() + 1);
+    const size_t f = file_index(i);
+    file_max[f] = std::max(file_max[f], parts[i].labels.max().item<int64_t>());
+    file_rows[f] += parts[i].labels.size(0);
   }
   const bool several_files = files.size() > 1;
   require(!several_files || (o.class_names_path.empty() && o.text_embeddings_path.empty()),
           "import: labels from {} files ({}, {}, ...) get disjoint classes named class_<i>; class names and text "
           "embeddings apply to a single labels file",
           files.size(), files[0], files[1]);
+  // A single file's labels are checked against its class count below. With
+  // several, each file's classes come from its labels, so each file is bounded
+  // as classes_from_labels says before the offsets are added (one huge label
+  // would otherwise ask for that many classes, or overflow the offsets).
+  std::vector<int64_t> file_classes;
+  int64_t total_classes = 0;
+  if (several_files) {
+    for (size_t f = 0; f < files.size(); ++f) {
+      file_classes.push_back(classes_from_labels(file_max[f], file_rows[f], *file_name[f],
+                                                 "with several labels files, each file's classes come from its labels"));
+      total_classes += file_classes.back();
+      require(total_classes <= kMaxClasses, "import: the {} labels files make more than {} classes together",
+              files.size(), kMaxClasses);
+    }
+  }
   std::vector<at::Tensor> xs, ys;
   for (size_t i = 0; i < parts.size(); ++i) {
-    const size_t f = file_index(sources[i].labels_path);
+    const size_t f = file_index(i);
     int64_t offset = 0;
     for (size_t g = 0; g < f; ++g) offset += file_classes[g];
     xs.push_back(parts[i].x);
@@ -221,10 +244,11 @@ FeatureSet import_embeddings(const ImportOptions& o) {
     set.class_embeddings = t;
   }
 
+  require(o.num_classes >= 0 && o.num_classes <= kMaxClasses, "import: num_classes {} is outside [0, {}]", o.num_classes,
+          kMaxClasses);
   int64_t c = o.num_classes;
   if (!o.class_names_path.empty()) {
-    set.class_names = read_lines(o.class_names_path, "class names");
-    require(!set.class_names.empty(), "{}: no class names", o.class_names_path);
+    set.class_names = read_class_list_file(o.class_names_path).names;
     require(c == 0 || c == set.num_classes(), "{}: {} class names but num_classes is {}", o.class_names_path,
             set.num_classes(), c);
     c = set.num_classes();
@@ -234,10 +258,11 @@ FeatureSet import_embeddings(const ImportOptions& o) {
             set.class_embeddings.size(0), c);
     c = set.class_embeddings.size(0);
   }
-  if (c == 0) c = lmax + 1;
+  if (c == 0)
+    c = several_files ? total_classes
+                      : classes_from_labels(lmax, n, lname, "give --class-names, --text-embeddings or --num-classes");
   require(lmax < c, "{}: label {} is outside [0, {}) classes", lname, lmax, c);
-  if (set.class_names.empty())
-    for (int64_t i = 0; i < c; ++i) set.class_names.push_back("class_" + std::to_string(i));
+  if (set.class_names.empty()) set.class_names = default_class_names(c);
 
   if (!o.image_sizes_path.empty()) {
     std::string sname;

@@ -1,7 +1,6 @@
 #include "data/npy.h"
 
 #include <ATen/ATen.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <limits>
 
+#include "data/zip_archive.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 
@@ -35,11 +35,6 @@ bool host_is_little_endian() {
 uint32_t load_le(const unsigned char* p, int bytes) {
   uint32_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t load_le64(const unsigned char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
   return v;
 }
 
@@ -279,147 +274,6 @@ std::string descr_of(const at::Tensor& t) {
   }
 }
 
-// --- zip ---------------------------------------------------------------------
-
-struct ZipEntry {
-  std::string name;
-  uint16_t flags = 0, method = 0;
-  uint32_t crc = 0;
-  uint64_t csize = 0, usize = 0, local_offset = 0;
-};
-
-const unsigned char* at_offset(const std::string& buf, uint64_t off, uint64_t len, const std::string& path, const char* what) {
-  if (off > buf.size() || len > buf.size() - off) fail("{}: corrupt .npz ({} lies outside the file)", path, what);
-  return reinterpret_cast<const unsigned char*>(buf.data()) + off;
-}
-
-std::vector<ZipEntry> read_central_directory(const std::string& buf, const std::string& path) {
-  // The end-of-central-directory record is the last 22 bytes plus a comment of up to 64 KiB.
-  if (buf.size() < 22) fail("{}: not a .npz (zip) file: too short", path);
-  size_t lo = buf.size() > 22 + 65535 ? buf.size() - 22 - 65535 : 0;
-  size_t eocd = std::string::npos;
-  for (size_t i = buf.size() - 22 + 1; i-- > lo;) {
-    if (std::memcmp(buf.data() + i, "PK\x05\x06", 4) == 0) { eocd = i; break; }
-  }
-  if (eocd == std::string::npos) fail("{}: not a .npz (zip) file: no end-of-central-directory record", path);
-  const unsigned char* e = reinterpret_cast<const unsigned char*>(buf.data()) + eocd;
-  uint64_t count = load_le(e + 10, 2);
-  uint64_t cd_size = load_le(e + 12, 4);
-  uint64_t cd_off = load_le(e + 16, 4);
-  if (count == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {
-    // zip64: a locator just before the EOCD points at the zip64 EOCD record.
-    if (eocd < 20) fail("{}: corrupt .npz (zip64 locator missing)", path);
-    const unsigned char* loc = e - 20;
-    if (std::memcmp(loc, "PK\x06\x07", 4) != 0) fail("{}: corrupt .npz (zip64 locator missing)", path);
-    uint64_t z64 = load_le64(loc + 8);
-    const unsigned char* r = at_offset(buf, z64, 56, path, "zip64 end record");
-    if (std::memcmp(r, "PK\x06\x06", 4) != 0) fail("{}: corrupt .npz (bad zip64 end record)", path);
-    count = load_le64(r + 32);
-    cd_size = load_le64(r + 40);
-    cd_off = load_le64(r + 48);
-  }
-  const unsigned char* cd = at_offset(buf, cd_off, cd_size, path, "central directory");
-  // Each entry needs at least 46 bytes, which bounds `count` before we reserve.
-  if (count > cd_size / 46) fail("{}: corrupt .npz (central directory claims {} entries in {} bytes)", path, count, cd_size);
-  std::vector<ZipEntry> entries;
-  entries.reserve(count);
-  uint64_t pos = 0;
-  for (uint64_t k = 0; k < count; ++k) {
-    if (cd_size - pos < 46) fail("{}: corrupt .npz (central directory truncated)", path);
-    const unsigned char* h = cd + pos;
-    if (std::memcmp(h, "PK\x01\x02", 4) != 0) fail("{}: corrupt .npz (bad central directory entry {})", path, k);
-    ZipEntry z;
-    z.flags = static_cast<uint16_t>(load_le(h + 8, 2));
-    z.method = static_cast<uint16_t>(load_le(h + 10, 2));
-    z.crc = load_le(h + 16, 4);
-    z.csize = load_le(h + 20, 4);
-    z.usize = load_le(h + 24, 4);
-    uint32_t nlen = load_le(h + 28, 2), xlen = load_le(h + 30, 2), clen = load_le(h + 32, 2);
-    z.local_offset = load_le(h + 42, 4);
-    if (cd_size - pos - 46 < static_cast<uint64_t>(nlen) + xlen + clen)
-      fail("{}: corrupt .npz (central directory entry {} overruns)", path, k);
-    z.name.assign(reinterpret_cast<const char*>(h + 46), nlen);
-    // zip64 extra field: 64-bit values present only for fields saturated above.
-    const unsigned char* x = h + 46 + nlen;
-    for (uint32_t xp = 0; xp + 4 <= xlen;) {
-      uint32_t id = load_le(x + xp, 2), sz = load_le(x + xp + 2, 2);
-      if (xp + 4 + sz > xlen) break;
-      if (id == 0x0001) {
-        const unsigned char* f = x + xp + 4;
-        uint32_t used = 0;
-        auto take = [&](uint64_t& v) {
-          if (v != 0xFFFFFFFFu) return;
-          if (used + 8 > sz) fail("{}: corrupt .npz (short zip64 field for '{}')", path, z.name);
-          v = load_le64(f + used);
-          used += 8;
-        };
-        take(z.usize);
-        take(z.csize);
-        take(z.local_offset);
-      }
-      xp += 4 + sz;
-    }
-    pos += 46 + nlen + xlen + clen;
-    entries.push_back(std::move(z));
-  }
-  return entries;
-}
-
-std::vector<char> entry_bytes(const std::string& buf, const ZipEntry& z, const std::string& path) {
-  const std::string where = path + ":" + z.name;
-  if (z.flags & 1) fail("{}: encrypted zip entries are not supported", where);
-  const unsigned char* lh = at_offset(buf, z.local_offset, 30, path, "local header");
-  if (std::memcmp(lh, "PK\x03\x04", 4) != 0) fail("{}: corrupt .npz (bad local header)", where);
-  uint64_t data_off = z.local_offset + 30 + load_le(lh + 26, 2) + load_le(lh + 28, 2);
-  const unsigned char* src = at_offset(buf, data_off, z.csize, path, "entry data");
-  std::vector<char> out;
-  if (z.method == 0) {
-    if (z.csize != z.usize) fail("{}: corrupt .npz (stored entry sizes differ)", where);
-    out.assign(reinterpret_cast<const char*>(src), reinterpret_cast<const char*>(src) + z.csize);
-  } else if (z.method == 8) {
-    // Deflate expands at most ~1032x; a larger claim is a corrupt or hostile
-    // header, and we must not allocate from it.
-    if (z.usize > z.csize * 1032 + 1024) fail("{}: corrupt .npz (implausible uncompressed size {})", where, z.usize);
-    if (z.usize > static_cast<uint64_t>(std::numeric_limits<size_t>::max() / 2)) fail("{}: entry too large", where);
-    out.resize(z.usize);
-    z_stream s{};
-    if (inflateInit2(&s, -MAX_WBITS) != Z_OK) fail("{}: zlib inflateInit failed", where);
-    uint64_t in_done = 0, out_done = 0;
-    int rc = Z_OK;
-    while (rc == Z_OK) {
-      // zlib counts in uInt, so feed large entries in slices.
-      const uint64_t slice = 1u << 30;
-      if (s.avail_in == 0 && in_done < z.csize) {
-        s.next_in = const_cast<Bytef*>(src + in_done);
-        s.avail_in = static_cast<uInt>(std::min<uint64_t>(slice, z.csize - in_done));
-        in_done += s.avail_in;
-      }
-      if (s.avail_out == 0 && out_done < z.usize) {
-        s.next_out = reinterpret_cast<Bytef*>(out.data() + out_done);
-        s.avail_out = static_cast<uInt>(std::min<uint64_t>(slice, z.usize - out_done));
-        out_done += s.avail_out;
-      }
-      uInt before_in = s.avail_in, before_out = s.avail_out;
-      rc = inflate(&s, Z_NO_FLUSH);
-      if (rc == Z_BUF_ERROR || (rc == Z_OK && before_in == s.avail_in && before_out == s.avail_out)) break;
-    }
-    uint64_t produced = s.total_out;
-    inflateEnd(&s);
-    if (rc != Z_STREAM_END) fail("{}: corrupt .npz (deflate stream is damaged or truncated)", where);
-    if (produced != z.usize) fail("{}: corrupt .npz (inflated {} bytes, header says {})", where, produced, z.usize);
-  } else {
-    fail("{}: unsupported zip compression method {} (only stored and deflated)", where, z.method);
-  }
-  uLong crc = crc32(0L, Z_NULL, 0);
-  for (uint64_t done = 0; done < out.size();) {
-    uInt n = static_cast<uInt>(std::min<uint64_t>(1u << 30, out.size() - done));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(out.data() + done), n);
-    done += n;
-  }
-  if (static_cast<uint32_t>(crc) != z.crc) fail("{}: corrupt .npz (CRC mismatch)", where);
-  return out;
-}
-
 }  // namespace
 
 int64_t NpyArray::numel() const {
@@ -475,18 +329,49 @@ NpyArray read_npy(const std::string& path) {
   return finish(pre.header, std::move(data), path);
 }
 
-std::map<std::string, NpyArray> read_npz(const std::string& path) {
-  if (!file_exists(path)) fail("{}: cannot open .npz file (missing)", path);
-  const std::string buf = read_file(path);
-  std::map<std::string, NpyArray> out;
-  for (const ZipEntry& z : read_central_directory(buf, path)) {
-    if (!z.name.empty() && z.name.back() == '/') continue;  // directory entry
-    std::string key = z.name;
+namespace {
+std::shared_ptr<const ByteSource> npz_source(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail("{}: cannot open .npz file (missing or not a regular file)", path);
+  return open_file_source(path);
+}
+}  // namespace
+
+NpzReader::NpzReader(const std::string& path) : NpzReader(npz_source(path)) {}
+
+NpzReader::NpzReader(std::shared_ptr<const ByteSource> source) : path_(source->name()) {
+  // The directory is validated as a whole (overlapping or repeated members
+  // are refused); no member is inflated until it is asked for.
+  zip_ = std::make_shared<ZipArchive>(std::move(source));
+  const std::string& path = path_;
+  for (size_t i = 0; i < zip_->entries().size(); ++i) {
+    const std::string& name = zip_->entries()[i].name;
+    if (name.back() == '/') continue;  // a directory entry
+    std::string key = name;
     if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
-    std::vector<char> bytes = entry_bytes(buf, z, path);
-    NpyArray a = parse_npy(std::string_view(bytes.data(), bytes.size()), path + ":" + key);
-    if (!out.emplace(key, std::move(a)).second) fail("{}: duplicate .npz key '{}'", path, key);
+    if (std::find(keys_.begin(), keys_.end(), key) != keys_.end()) fail("{}: duplicate .npz key '{}'", path, key);
+    keys_.push_back(key);
+    entry_.push_back(i);
   }
+}
+
+NpyArray NpzReader::read(const std::string& key) const {
+  const auto it = std::find(keys_.begin(), keys_.end(), key);
+  if (it == keys_.end()) {
+    std::string all;
+    for (const auto& k : keys_) all += (all.empty() ? "" : ", ") + k;
+    fail("{}: no array named '{}' (it holds: {})", path_, key, all.empty() ? "nothing" : all);
+  }
+  const ZipEntry& z = zip_->entries()[entry_[static_cast<size_t>(it - keys_.begin())]];
+  // Bounded by the file for a stored member and by deflate's ratio for a deflated one (ZipArchive).
+  const std::vector<uint8_t> bytes = zip_->read(z, std::numeric_limits<uint64_t>::max());
+  return parse_npy(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path_ + ":" + key);
+}
+
+std::map<std::string, NpyArray> read_npz(const std::string& path) {
+  const NpzReader npz(path);
+  std::map<std::string, NpyArray> out;
+  for (const auto& key : npz.keys()) out.emplace(key, npz.read(key));
   return out;
 }
 

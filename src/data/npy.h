@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,29 @@ NpyArray read_npy(const std::string& path);
 // Parses .npy bytes; `name` labels error messages (a path, or "a.npz:key").
 NpyArray parse_npy(std::string_view bytes, const std::string& name);
 
-// Reads every array of a .npz (a zip of .npy files, stored or deflated, zip64
-// included). Keys drop the ".npy" suffix, as numpy.load does.
+class ByteSource;
+class ZipArchive;
+
+// A .npz (a zip of .npy files, stored or deflated, zip64 included), read
+// through ZipArchive: the directory is checked as a whole when it is opened
+// (members that overlap or repeat are refused) and a member is inflated only
+// when it is read, bounded by the file and by deflate's ratio. Keys drop the
+// ".npy" suffix, as numpy.load does.
+class NpzReader {
+ public:
+  explicit NpzReader(const std::string& path);
+  explicit NpzReader(std::shared_ptr<const ByteSource> source);  // named by source->name()
+  const std::vector<std::string>& keys() const { return keys_; }  // in archive order
+  NpyArray read(const std::string& key) const;
+
+ private:
+  std::string path_;
+  std::shared_ptr<const ZipArchive> zip_;
+  std::vector<std::string> keys_;
+  std::vector<size_t> entry_;  // index into the archive's entries, per key
+};
+
+// Every array of a .npz (each member inflated once).
 std::map<std::string, NpyArray> read_npz(const std::string& path);
 
 // Converts to a CPU tensor of the matching dtype. Unsigned types wider than a

@@ -5,6 +5,7 @@
 
 #include "data/safetensors.h"
 #include "semcodec_version.h"
+#include "util/json_bounded.h"
 #include "util/config.h"
 #include "util/error.h"
 #include "util/fmt_shape.h"
@@ -26,11 +27,7 @@ const std::string& meta(const std::map<std::string, std::string>& m, const std::
 }
 
 nlohmann::json parse_json(const std::string& text, const std::string& key, const std::string& src) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    fail("{}: metadata '{}' is not valid JSON: {}", src, key, e.what());
-  }
+  return parse_json_bounded(text, fmt::format("{}: metadata '{}'", src, key));
 }
 }  // namespace
 

@@ -445,9 +445,10 @@ TEST_CASE("embed-text stores the template-averaged class text embeddings", "[cli
   CHECK((read_feature_file(feats).class_embeddings.to(at::kDouble) - simple).abs().max().item<double>() < 1e-5);
 
   SECTION("OpenAI's 80 templates by default, --classes, --out .npy, and a second store in place") {
-    std::ofstream(d.file("names.txt")) << "# readable names\nsoldier ant\nbumble bee\ntabby cat\n";
+    // Comments go in the YAML form: in a text list every line is a class (docs/extraction.md).
+    std::ofstream(d.file("names.yaml")) << "# readable names\n- soldier ant\n- bumble bee\n- tabby cat\n";
     const Run e = run("embed-text -m " + q(clip.model) + " --bpe " + q(clip.bpe) + " --classes " +
-                      q(d.file("names.txt")) + " --features " + q(feats) + " -o " + q(d.file("text.npy")) + " -q");
+                      q(d.file("names.yaml")) + " --features " + q(feats) + " -o " + q(d.file("text.npy")) + " -q");
     INFO(e.output);
     REQUIRE(e.code == 0);
     // The 80 templates as the shipped YAML lists them, read here with yaml-cpp.

@@ -2,6 +2,7 @@
 #include <hdf5.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -386,4 +387,93 @@ TEST_CASE("select_classes keeps rows of the chosen classes", "[feature_store]") 
   CHECK(((t.labels == 1) | (t.labels == 3)).all().item<bool>());
   CHECK(t.features[0].equal(s.features[1]));
   CHECK_THROWS_AS(select_classes(s, {4}), Error);
+}
+
+namespace {
+// Grows every row-indexed dataset of a written feature file to `rows` rows
+// without writing them: the file keeps its size and claims far more.
+void claim_rows(const std::string& path, hsize_t rows) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  for (const char* name : {"features", "labels", "ids", "image_sizes"}) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) continue;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t s = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    H5Sget_simple_extent_dims(s, dims, nullptr);
+    dims[0] = rows;
+    REQUIRE(H5Dset_extent(d, dims) >= 0);
+    H5Sclose(s);
+    H5Dclose(d);
+  }
+  hid_t a = H5Aopen(f, "num_rows", H5P_DEFAULT);
+  const int64_t v = static_cast<int64_t>(rows);
+  H5Awrite(a, H5T_NATIVE_INT64, &v);
+  H5Aclose(a);
+  H5Fclose(f);
+}
+hsize_t stored_bytes(const std::string& path, const char* name) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  const hsize_t n = H5Dget_storage_size(d);
+  H5Dclose(d);
+  H5Fclose(f);
+  return n;
+}
+}  // namespace
+
+TEST_CASE("a small feature file claiming 2^26 rows fails at once, naming the file", "[feature_store]") {
+  TempDir dir("fsclaim");
+  const std::string p = dir.file("claims.h5");
+  FeatureSet s = make_set(500, 16, 4, 21);
+  FeatureWriteOptions o;
+  o.chunk_rows = 500;
+  write_feature_file(p, s, o);
+  claim_rows(p, hsize_t{1} << 26);
+  REQUIRE(std::filesystem::file_size(p) < 100000);
+  const std::string expected =
+      fmt::format("{}: 'features' declares [67108864, 16] elements of 4 bytes (4294967296 bytes) but the file stores {} "
+                  "bytes for it (truncated or damaged file)",
+                  p, stored_bytes(p, "features"));
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(error_of([&] { inspect_feature_file(p); }) == expected);
+  CHECK(error_of([&] { read_feature_file(p); }) == expected);
+  CHECK(error_of([&] { FeatureReader r(p); }) == expected);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+TEST_CASE("strings of fixed length and the types h5py writes are read, odd types refused", "[feature_store]") {
+  // Written by tests/fuzz/make_data_seeds (fixed-length strings, contiguous datasets, float64
+  // features, big-endian uint16 labels, uint8 image sizes).
+  const std::string p = std::string(SEMCODEC_SOURCE_DIR) + "/tests/fuzz/corpus/feature_file/h5py_fixed_length.h5";
+  const FeatureSet s = read_feature_file(p);
+  CHECK(s.size() == 6);
+  CHECK(s.dim() == 4);
+  CHECK(s.labels.equal(at::tensor(std::vector<int64_t>{0, 1, 2, 0, 1, 2})));
+  CHECK(s.class_names == std::vector<std::string>{"cat", "dog", "#3 bird"});
+  CHECK(s.ids.front() == "a/0.jpg");
+  CHECK(s.ids.back() == "c/5");
+  CHECK(s.attrs.encoder_model == "h5py");
+  CHECK(s.image_sizes.equal(at::full({6, 2}, 7, at::kInt)));
+
+  TempDir dir("fstypes");
+  const std::string q = dir.file("odd.h5");
+  write_feature_file(q, make_set(10, 8, 2, 22));
+  {
+    // labels as 12-bit integers in 16-bit words, features as a float with a non-IEEE layout
+    hid_t f = H5Fopen(q.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Ldelete(f, "labels", H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_STD_I16LE);
+    H5Tset_precision(t, 12);
+    hsize_t n = 10;
+    hid_t sp = H5Screate_simple(1, &n, nullptr);
+    hid_t d = H5Dcreate2(f, "labels", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<int16_t> zeros(10, 0);
+    H5Dwrite(d, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data());
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+  }
+  CHECK(error_of([&] { inspect_feature_file(q); }) == q + ": dataset 'labels' must hold 8, 16, 32 or 64-bit integers");
 }

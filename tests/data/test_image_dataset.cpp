@@ -127,3 +127,50 @@ TEST_CASE("the shipped dataset configs and prompt files are well formed", "[data
   YAML::Node simple = YAML::LoadFile(configs + "/prompts/simple.yaml");
   CHECK(simple["templates"][0].as<std::string>() == "a photo of a {}.");
 }
+
+TEST_CASE("text class lists: every line is a class ('#' included) and blank lines inside are errors", "[dataset]") {
+  TempDir dir("classlist");
+  std::ofstream(dir.file("names.txt")) << "tench\n#1 goldfish\n  great white shark \r\n\n\n";
+  CHECK(read_class_list_file(dir.file("names.txt")).names ==
+        std::vector<std::string>{"tench", "#1 goldfish", "great white shark"});
+  std::ofstream(dir.file("gap.txt")) << "tench\n\ngoldfish\n";
+  CHECK_THROWS_WITH(read_class_list_file(dir.file("gap.txt")),
+                    dir.file("gap.txt") + ":2: empty line in a class list (every line is one class, so a blank line "
+                                          "would shift the classes after it)");
+  // Comments belong to the YAML form, where '#' cannot be mistaken for a name.
+  std::ofstream(dir.file("names.yaml")) << "# ImageNet's first classes\n- tench\n- '#1 goldfish'\n";
+  CHECK(read_class_list_file(dir.file("names.yaml")).names == std::vector<std::string>{"tench", "#1 goldfish"});
+  // A config's keys_file follows the same rule.
+  fs::create_directories(dir.file("data/a"));
+  touch(dir.file("data/a/x.jpg"));
+  std::ofstream(dir.file("data/keys.txt")) << "#a\na\n";
+  std::ofstream(dir.file("cfg.yaml")) << "name: k\nlayout: list\nroot: data\nlist: {file: list.txt, label: key}\n"
+                                         "classes: {keys_file: keys.txt}\n";
+  std::ofstream(dir.file("data/list.txt")) << "a/x.jpg,#a\n";
+  const ImageDataset ds = load_dataset(read_dataset_spec(dir.file("cfg.yaml"), dir.file("data")));
+  CHECK(ds.class_keys == std::vector<std::string>{"#a", "a"});
+  REQUIRE(ds.records.size() == 1);
+  CHECK(ds.records[0].label == 0);
+}
+
+TEST_CASE("list labels that would make a huge class list are refused", "[dataset]") {
+  TempDir dir("hugelabel");
+  std::ofstream(dir.file("list.txt")) << "a.jpg 0\nb.jpg 1000000000000\n";
+  ImageListFormat f;
+  f.delimiter = "whitespace";
+  CHECK_THROWS_WITH(read_image_list(dir.file("list.txt"), {}, f),
+                    dir.file("list.txt") + ":2: label 1000000000000 is out of range (at most 1048576 classes)");
+  std::ofstream(dir.file("list2.txt")) << "a.jpg 0\nb.jpg 5000\n";
+  const auto recs = read_image_list(dir.file("list2.txt"), {}, f);
+  CHECK_THROWS_WITH(class_names_from_labels(recs, dir.file("list2.txt"), "give the class names"),
+                    dir.file("list2.txt") +
+                        ": label 5000 is too large: without a class list the classes come from the labels, and 2 rows "
+                        "may make at most 1024 (max(1024, 16 x rows), never more than 1048576); give the class names");
+  std::ofstream(dir.file("cfg.yaml")) << "name: l\nlayout: list\nroot: " << dir.path() << "\nlist: {file: list2.txt, delimiter: whitespace}\n";
+  CHECK_THROWS_WITH(load_dataset(read_dataset_spec(dir.file("cfg.yaml"))),
+                    Catch::StartsWith(dir.file("list2.txt") + ": label 5000 is too large") &&
+                        Catch::EndsWith("name the classes in the config (classes: names, keys_file or key_names_file)"));
+  std::ofstream(dir.file("list3.txt")) << "a.jpg 0\nb.jpg 3\n";
+  CHECK(class_names_from_labels(read_image_list(dir.file("list3.txt"), {}, f), "x", "") ==
+        std::vector<std::string>{"class_0", "class_1", "class_2", "class_3"});
+}

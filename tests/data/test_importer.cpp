@@ -1,15 +1,16 @@
 #include <ATen/ATen.h>
 
-#include <zlib.h>
-
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "data/importer.h"
 #include "data/npy.h"
 #include "test_support.h"
 #include "util/error.h"
+#include "zip_writer.h"
 
 using namespace semcodec;
 using semcodec::test::TempDir;
@@ -83,34 +84,11 @@ TEST_CASE("import .npy features, labels, names and text embeddings", "[importer]
 
 TEST_CASE("import from .npz keys with default class names", "[importer]") {
   TempDir dir("importnpz");
-  // A stored zip made from two .npy images (what numpy.savez writes).
+  // A stored zip of two .npy images (what numpy.savez writes).
   at::Tensor x = at::randn({8, 4}).to(at::kHalf);
   at::Tensor y = at::tensor(std::vector<int64_t>{0, 1, 2, 3, 4, 0, 1, 2});
-  // Build the archive with the npy writer + a tiny stored-zip encoder.
-  auto put16 = [](std::string& s, uint32_t v) { s.push_back(char(v & 0xFF)); s.push_back(char((v >> 8) & 0xFF)); };
-  auto put32 = [&](std::string& s, uint32_t v) { put16(s, v & 0xFFFF); put16(s, v >> 16); };
-  std::string body, central;
-  int count = 0;
-  for (auto [name, data] : {std::pair<std::string, std::string>{"emb.npy", encode_npy(x)}, {"lab.npy", encode_npy(y)}}) {
-    uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-    uint32_t off = static_cast<uint32_t>(body.size());
-    std::string lh("PK\x03\x04", 4);
-    put16(lh, 20); put16(lh, 0); put16(lh, 0); put16(lh, 0); put16(lh, 0);
-    put32(lh, crc); put32(lh, static_cast<uint32_t>(data.size())); put32(lh, static_cast<uint32_t>(data.size()));
-    put16(lh, static_cast<uint32_t>(name.size())); put16(lh, 0);
-    body += lh + name + data;
-    std::string ch("PK\x01\x02", 4);
-    put16(ch, 20); put16(ch, 20); put16(ch, 0); put16(ch, 0); put16(ch, 0); put16(ch, 0);
-    put32(ch, crc); put32(ch, static_cast<uint32_t>(data.size())); put32(ch, static_cast<uint32_t>(data.size()));
-    put16(ch, static_cast<uint32_t>(name.size())); put16(ch, 0); put16(ch, 0); put16(ch, 0); put16(ch, 0);
-    put32(ch, 0); put32(ch, off);
-    central += ch + name;
-    ++count;
-  }
-  std::string eocd("PK\x05\x06", 4);
-  put16(eocd, 0); put16(eocd, 0); put16(eocd, count); put16(eocd, count);
-  put32(eocd, static_cast<uint32_t>(central.size())); put32(eocd, static_cast<uint32_t>(body.size())); put16(eocd, 0);
-  std::ofstream(dir.file("a.npz"), std::ios::binary) << body << central << eocd;
+  std::ofstream(dir.file("a.npz"), std::ios::binary)
+      << test::make_zip({{"emb.npy", encode_npy(x)}, {"lab.npy", encode_npy(y)}});
 
   ImportOptions o;
   o.features_path = dir.file("a.npz");
@@ -232,4 +210,100 @@ TEST_CASE("import reads the release's torch.save (features, labels) and text-fea
     b.features_path = dir.file("absent.pt");
     CHECK(contains(error_of([&] { import_embeddings(b); }), "absent.pt: cannot open features file"));
   }
+}
+
+TEST_CASE("import refuses labels that would make a huge class list, at once", "[importer]") {
+  TempDir dir("importlabels");
+  write_npy(dir.file("x.npy"), at::randn({2, 4}));
+  // 144 bytes: a 128-byte header and two int64 labels, one of them 1e12.
+  write_npy(dir.file("y.npy"), at::tensor(std::vector<int64_t>{0, 1000000000000}));
+  REQUIRE(std::filesystem::file_size(dir.file("y.npy")) == 144);
+  ImportOptions o;
+  o.features_path = dir.file("x.npy");
+  o.labels_path = dir.file("y.npy");
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(error_of([&] { import_embeddings(o); }) ==
+        dir.file("y.npy") +
+            ": label 1000000000000 is too large: without a class list the classes come from the labels, and 2 rows may "
+            "make at most 1024 (max(1024, 16 x rows), never more than 1048576); give --class-names, "
+            "--text-embeddings or --num-classes");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+  // The bound grows with the rows (16 per row) but never past 2^20 classes.
+  write_npy(dir.file("x100.npy"), at::randn({100, 4}));
+  write_npy(dir.file("y100.npy"), at::full({100}, 1599, at::kLong));
+  o.features_path = dir.file("x100.npy");
+  o.labels_path = dir.file("y100.npy");
+  CHECK(import_embeddings(o).num_classes() == 1600);
+  write_npy(dir.file("y100b.npy"), at::full({100}, 1600, at::kLong));
+  o.labels_path = dir.file("y100b.npy");
+  CHECK(contains(error_of([&] { import_embeddings(o); }), "label 1600 is too large"));
+  // A class count given explicitly is bounded too; labels beyond it are refused as before.
+  o.labels_path = dir.file("y.npy");
+  o.features_path = dir.file("x.npy");
+  o.num_classes = 1000000000000;
+  CHECK(error_of([&] { import_embeddings(o); }) == "import: num_classes 1000000000000 is outside [0, 1048576]");
+  o.num_classes = 3;
+  CHECK(error_of([&] { import_embeddings(o); }) ==
+        dir.file("y.npy") + ": label 1000000000000 is outside [0, 3) classes");
+}
+
+TEST_CASE("import bounds each labels file's classes when it concatenates several", "[importer]") {
+  TempDir dir("importlabelsmulti");
+  write_npy(dir.file("x.npy"), at::randn({2, 4}));
+  write_npy(dir.file("ya.npy"), at::tensor(std::vector<int64_t>{0, 1}));
+  write_npy(dir.file("yb.npy"), at::tensor(std::vector<int64_t>{0, 1000000000000}));
+  ImportOptions o;
+  o.features_path = dir.file("x.npy");
+  o.labels_path = dir.file("ya.npy");
+  o.more_rows = {{dir.file("x.npy"), "", dir.file("yb.npy"), ""}};
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(error_of([&] { import_embeddings(o); }) ==
+        dir.file("yb.npy") +
+            ": label 1000000000000 is too large: without a class list the classes come from the labels, and 2 rows may "
+            "make at most 1024 (max(1024, 16 x rows), never more than 1048576); with several labels files, each "
+            "file's classes come from its labels");
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+  // Within the bound, the second file's classes follow the first's.
+  write_npy(dir.file("yc.npy"), at::tensor(std::vector<int64_t>{0, 1023}));
+  o.more_rows[0].labels_path = dir.file("yc.npy");
+  const FeatureSet s = import_embeddings(o);
+  CHECK(s.num_classes() == 2 + 1024);
+  CHECK(s.labels.equal(at::tensor(std::vector<int64_t>{0, 1, 2, 1025})));
+}
+
+TEST_CASE("import: every line of a class-name list is a class, '#' included", "[importer]") {
+  TempDir dir("importnames");
+  write_npy(dir.file("x.npy"), at::randn({3, 4}));
+  write_npy(dir.file("y.npy"), at::tensor(std::vector<int64_t>{0, 1, 2}));
+  ImportOptions o;
+  o.features_path = dir.file("x.npy");
+  o.labels_path = dir.file("y.npy");
+  o.class_names_path = dir.file("names.txt");
+  std::ofstream(dir.file("names.txt")) << "cat\n#2 dog\n  bird \r\n\n";
+  CHECK(import_embeddings(o).class_names == std::vector<std::string>{"cat", "#2 dog", "bird"});
+  std::ofstream(dir.file("names.txt")) << "cat\n\nbird\n";
+  CHECK(error_of([&] { import_embeddings(o); }) ==
+        dir.file("names.txt") +
+            ":2: empty line in a class list (every line is one class, so a blank line would shift the classes after it)");
+}
+
+TEST_CASE("import from .npz reads only the members it names", "[importer]") {
+  TempDir dir("importnpzmember");
+  const at::Tensor x = at::randn({4, 3});
+  std::string zip = test::make_zip({{"emb.npy", encode_npy(x)},
+                                    {"lab.npy", encode_npy(at::tensor(std::vector<int64_t>{0, 1, 0, 1}))},
+                                    {"junk.npy", encode_npy(at::zeros({64}))}},
+                                   false, true);
+  const size_t junk = zip.find(test::raw_deflate(encode_npy(at::zeros({64}))));
+  REQUIRE(junk != std::string::npos);
+  zip[junk + 5] ^= 0x33;  // damage the junk member's deflate stream
+  std::ofstream(dir.file("b.npz"), std::ios::binary) << zip;
+  ImportOptions o;
+  o.features_path = o.labels_path = dir.file("b.npz");
+  o.features_key = "emb";
+  o.labels_key = "lab";
+  o.normalize = false;
+  CHECK(import_embeddings(o).features.equal(x));
+  o.labels_key = "junk";
+  CHECK_THAT(error_of([&] { import_embeddings(o); }), Catch::StartsWith(dir.file("b.npz") + ": zip entry 'junk.npy': "));
 }

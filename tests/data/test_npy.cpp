@@ -1,15 +1,19 @@
 #include <ATen/ATen.h>
-#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
 
 #include "data/npy.h"
+#include "data/zip_archive.h"
+#include "npy_bytes.h"
 #include "test_support.h"
 #include "util/error.h"
+#include "zip_writer.h"
 
 using namespace semcodec;
+using semcodec::test::make_zip;
+using semcodec::test::npy_with_header;
 using semcodec::test::TempDir;
 
 namespace {
@@ -17,64 +21,6 @@ namespace {
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-// A .npy image with a hand-written header (version major.0, padded to 64).
-std::string npy_with_header(int major, const std::string& dict, const std::string& payload) {
-  const size_t len_bytes = major == 1 ? 2 : 4;
-  size_t pre = 6 + 2 + len_bytes;
-  size_t hlen = (pre + dict.size() + 1 + 63) / 64 * 64 - pre;
-  std::string out("\x93NUMPY", 6);
-  out.push_back(static_cast<char>(major));
-  out.push_back(0);
-  for (size_t b = 0; b < len_bytes; ++b) out.push_back(static_cast<char>((hlen >> (8 * b)) & 0xFF));
-  out += dict + std::string(hlen - dict.size() - 1, ' ') + "\n" + payload;
-  return out;
-}
-
-void put16(std::string& s, uint32_t v) { s.push_back(char(v & 0xFF)); s.push_back(char((v >> 8) & 0xFF)); }
-void put32(std::string& s, uint32_t v) { put16(s, v & 0xFFFF); put16(s, v >> 16); }
-
-std::string raw_deflate(const std::string& in) {
-  z_stream z{};
-  REQUIRE(deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&z, in.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&z, Z_FINISH) == Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
-// A minimal zip archive, as numpy.savez / savez_compressed write it.
-std::string make_zip(const std::vector<std::pair<std::string, std::string>>& files, bool deflated) {
-  std::string body, central;
-  for (const auto& [name, data] : files) {
-    const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-    const std::string stored = deflated ? raw_deflate(data) : data;
-    const uint32_t offset = static_cast<uint32_t>(body.size());
-    const uint16_t method = deflated ? 8 : 0;
-    std::string lh("PK\x03\x04", 4);
-    put16(lh, 20); put16(lh, 0); put16(lh, method); put16(lh, 0); put16(lh, 0x21);
-    put32(lh, crc); put32(lh, static_cast<uint32_t>(stored.size())); put32(lh, static_cast<uint32_t>(data.size()));
-    put16(lh, static_cast<uint32_t>(name.size())); put16(lh, 0);
-    body += lh + name + stored;
-    std::string ch("PK\x01\x02", 4);
-    put16(ch, 20); put16(ch, 20); put16(ch, 0); put16(ch, method); put16(ch, 0); put16(ch, 0x21);
-    put32(ch, crc); put32(ch, static_cast<uint32_t>(stored.size())); put32(ch, static_cast<uint32_t>(data.size()));
-    put16(ch, static_cast<uint32_t>(name.size())); put16(ch, 0); put16(ch, 0); put16(ch, 0); put16(ch, 0);
-    put32(ch, 0); put32(ch, offset);
-    central += ch + name;
-  }
-  std::string eocd("PK\x05\x06", 4);
-  put16(eocd, 0); put16(eocd, 0);
-  put16(eocd, static_cast<uint32_t>(files.size())); put16(eocd, static_cast<uint32_t>(files.size()));
-  put32(eocd, static_cast<uint32_t>(central.size())); put32(eocd, static_cast<uint32_t>(body.size()));
-  put16(eocd, 0);
-  return body + central + eocd;
 }
 
 void require_error_mentions(const std::function<void()>& f, const std::string& a, const std::string& b) {
@@ -203,20 +149,20 @@ TEST_CASE("npz archives, stored and deflated", "[npy]") {
   std::vector<std::pair<std::string, std::string>> files = {{"features.npy", encode_npy(x)}, {"labels.npy", encode_npy(y)}};
   for (bool deflated : {false, true}) {
     const std::string p = dir.file(deflated ? "c.npz" : "s.npz");
-    write_bytes(p, make_zip(files, deflated));
+    write_bytes(p, make_zip(files, false, deflated));
     auto arrays = read_npz(p);
     REQUIRE(arrays.size() == 2);
     CHECK(npy_to_tensor(arrays.at("features")).equal(x));
     CHECK(npy_to_tensor(arrays.at("labels")).equal(y));
   }
   // Damaged archives name the file.
-  std::string zip = make_zip(files, true);
+  std::string zip = make_zip(files, false, true);
   write_bytes(dir.file("t.npz"), zip.substr(0, zip.size() / 2));
   require_error_mentions([&] { read_npz(dir.file("t.npz")); }, "t.npz", "zip");
   std::string flipped = zip;
-  flipped[60] ^= 0x55;  // inside the first deflated entry
+  flipped[64 + 20] ^= 0x55;  // inside the first deflated entry (its data starts at 64)
   write_bytes(dir.file("f.npz"), flipped);
-  require_error_mentions([&] { read_npz(dir.file("f.npz")); }, "f.npz", "corrupt");
+  require_error_mentions([&] { read_npz(dir.file("f.npz")); }, "f.npz: zip entry 'features.npy'", "");
 }
 
 TEST_CASE("the paper's ImageNet 800/200 split files parse", "[npy]") {
@@ -235,7 +181,7 @@ TEST_CASE("the paper's ImageNet 800/200 split files parse", "[npy]") {
 TEST_CASE("mutated npy and npz bytes never crash the parsers", "[npy]") {
   const std::string good = encode_npy(at::arange(24, at::kFloat).reshape({2, 3, 4}));
   std::vector<std::pair<std::string, std::string>> files = {{"a.npy", good}};
-  const std::string zip = make_zip(files, true);
+  const std::string zip = make_zip(files, false, true);
   TempDir dir("npyfuzz");
   uint64_t state = 12345;
   auto next = [&] { state = state * 6364136223846793005ull + 1442695040888963407ull; return state >> 33; };
@@ -250,4 +196,54 @@ TEST_CASE("mutated npy and npz bytes never crash the parsers", "[npy]") {
     try { read_npz(dir.file("m.npz")); } catch (const Error&) { ++errors; }
   }
   CHECK(errors > 0);
+}
+
+namespace {
+void set_le32(std::string& s, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+}  // namespace
+
+TEST_CASE("npz: only the member asked for is inflated", "[npy]") {
+  TempDir dir("npzmember");
+  const at::Tensor x = at::randn({5, 3});
+  std::string zip = make_zip({{"features.npy", encode_npy(x)}, {"other.npy", encode_npy(at::arange(100, at::kLong))}},
+                             false, true);
+  // Damage the second member's deflate stream: reading it fails, the first is untouched.
+  const size_t second = zip.find("PK\x03\x04", 4);
+  REQUIRE(second != std::string::npos);
+  zip[second + 64] ^= 0x5A;
+  write_bytes(dir.file("m.npz"), zip);
+  const NpzReader npz(dir.file("m.npz"));
+  CHECK(npz.keys() == std::vector<std::string>{"features", "other"});
+  CHECK(npy_to_tensor(npz.read("features")).equal(x));
+  CHECK_THAT(error_of([&] { npz.read("other"); }), Catch::StartsWith(dir.file("m.npz") + ": zip entry 'other.npy': "));
+  CHECK(error_of([&] { npz.read("nope"); }) == dir.file("m.npz") + ": no array named 'nope' (it holds: features, other)");
+}
+
+TEST_CASE("npz: members that overlap are refused before anything is inflated", "[npy]") {
+  TempDir dir("npzoverlap");
+  std::string zip = make_zip({{"a.npy", encode_npy(at::arange(8, at::kFloat))}, {"b.npy", encode_npy(at::ones({4}))}});
+  // Make a's data run over b's local header (sizes in a's local header and central record).
+  const size_t b_header = zip.find("PK\x03\x04", 4);
+  const size_t a_central = zip.find("PK\x01\x02");
+  REQUIRE(b_header != std::string::npos);
+  REQUIRE(a_central != std::string::npos);
+  const uint32_t a_data = 64, a_size = static_cast<uint32_t>(b_header + 10 - a_data);
+  for (size_t at : {size_t{18}, size_t{22}, a_central + 20, a_central + 24}) set_le32(zip, at, a_size);
+  const std::string p = dir.file("overlap.npz");
+  write_bytes(p, zip);
+  REQUIRE(zip.substr(30, 5) == "a.npy");
+  CHECK(error_of([&] { NpzReader{p}; }) ==
+        fmt::format("{}: zip entries 'a.npy' and 'b.npy' overlap (bytes 0-{} and {}-): the archive is corrupt or hostile",
+                    p, b_header + 10, b_header));
+  CHECK(error_of([&] { read_npz(p); }) == error_of([&] { NpzReader{p}; }));
 }

@@ -143,3 +143,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+#ifndef SEMCODEC_LIBFUZZER
+#include "replay_main.h"
+int main(int argc, char** argv) {
+  return semcodec::fuzz::replay_main(argc, argv, "fuzz_decoder", [](const uint8_t* d, size_t n) {
+    LLVMFuzzerTestOneInput(d, n);
+    return 1;
+  });
+}
+#endif

@@ -20,6 +20,7 @@
 #include <string_view>
 
 #include "data/torch_archive.h"
+#include "replay_main.h"
 #include "util/error.h"
 #include "zip_writer.h"
 
@@ -93,36 +94,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 }
 
 #ifndef SEMCODEC_LIBFUZZER
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <vector>
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s FILE_OR_DIR... (replays each file through the fuzz target)\n", argv[0]);
-    return 2;
-  }
-  std::vector<std::filesystem::path> files;
-  for (int i = 1; i < argc; ++i) {
-    const std::filesystem::path p(argv[i]);
-    if (std::filesystem::is_directory(p)) {
-      for (const auto& e : std::filesystem::recursive_directory_iterator(p))
-        if (e.is_regular_file()) files.push_back(e.path());
-    } else if (std::filesystem::is_regular_file(p)) {
-      files.push_back(p);
-    } else {
-      std::fprintf(stderr, "%s: not found\n", argv[i]);
-      return 2;
-    }
-  }
-  int accepted = 0;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    accepted += run_one(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  }
-  std::printf("fuzz_torch_archive: replayed %zu inputs, %d accepted, no invariant violated\n", files.size(), accepted);
-  return files.empty() ? 1 : 0;
-}
+int main(int argc, char** argv) { return semcodec::fuzz::replay_main(argc, argv, "fuzz_torch_archive", run_one); }
 #endif

@@ -7,6 +7,7 @@
 #include "codec/entropy_fit.h"
 #include "data/feature_set.h"
 #include "data/feature_store.h"
+#include "data/safetensors.h"
 #include "models/checkpoint.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "test_support.h"
@@ -164,4 +165,28 @@ TEST_CASE("a bounded fit uses an even stride of the training rows, and tables co
   CHECK(load_codec(twin, "cpu")->fingerprint() == load_codec(ck, "cpu")->fingerprint());
   CHECK_THROWS_WITH(copy_entropy_tables(d.file("twin.safetensors"), d.file("missing.safetensors")),
                     Catch::Contains("missing.safetensors"));
+}
+
+TEST_CASE("checkpoint metadata nested 16,000 levels deep is refused, not a stack overflow", "[train][hostile]") {
+  TempDir d("ckpt-nested");
+  Checkpoint ck;
+  ck.model["w"] = at::zeros({2});
+  save_checkpoint(d.file("ok.safetensors"), ck);
+  SafetensorsFile f = read_safetensors(d.file("ok.safetensors"));
+  for (const char* key : {"config", "split", "dataset", "state"}) {
+    std::map<std::string, std::string> md = f.metadata;
+    md[key] = std::string(16000, '[') + std::string(16000, ']');
+    const std::string path = d.file(std::string(key) + ".safetensors");
+    write_safetensors(path, f.tensors, md);
+    INFO(key);
+    const std::string message = [&] {
+      try {
+        load_codec(path);
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    }();
+    CHECK_THAT(message, Catch::Contains(path + ": metadata '" + key + "': JSON nested deeper than 64 levels"));
+  }
 }
