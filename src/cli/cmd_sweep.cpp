@@ -1,12 +1,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "cli/commands.h"
 #include "cli/common_options.h"
 #include "eval/report.h"
 #include "train/sweep.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/subprocess.h"
 
 namespace semcodec::cli {
 
@@ -34,6 +37,7 @@ void add_sweep(CLI::App& app) {
   cmd->callback([o] {
     const SweepSpec spec = load_sweep(o->spec, o->sets);
     if (!o->cell.empty()) {
+      if (const char* parent = std::getenv("SEMCODEC_SWEEP_PARENT")) die_with_parent(std::atoi(parent));
       for (const ResultRow& r : run_sweep_cell(spec, o->cell, o->device))
         fmt::print("cell {}: {} / {}: top-1 {:.2f}% at {:.1f} bits/item ({})\n", r.key, r.dataset, r.label,
                    100 * r.top1, r.bits_per_item, r.rate_source);

@@ -23,6 +23,7 @@
 #include "util/jsonl.h"
 #include "util/progress.h"
 #include "util/random.h"
+#include "util/run_lock.h"
 
 namespace semcodec {
 
@@ -87,6 +88,7 @@ class NetworkTrainer {
   int64_t warmup_ = 0;
   int64_t steps_per_epoch_ = 0;
   std::unique_ptr<JsonlLog> log_;
+  std::unique_ptr<RunDirectoryLock> lock_;  // rank 0's, for the run's lifetime
 };
 
 NetworkTrainer::NetworkTrainer(const RunConfig& cfg, const TrainOptions& opt) : cfg_(cfg), opt_(opt) {
@@ -103,6 +105,10 @@ NetworkTrainer::NetworkTrainer(const RunConfig& cfg, const TrainOptions& opt) : 
   if (train_bytes <= cfg.data.max_device_memory_gb * 1e9) train_x_ = train_x_.to(dev_);
 
   result_ = run_outputs(cfg.path(cfg.output.dir));
+  if (dist_env().rank == 0) {
+    lock_ = std::make_unique<RunDirectoryLock>(result_.run_dir);
+    remove_stale_temporaries(result_.run_dir);
+  }
   refuse_to_overwrite(result_, opt);
 
   // Several processes (semcodec launch, torchrun, srun): data-parallel over
@@ -168,6 +174,9 @@ void NetworkTrainer::start_or_resume() {
   sync_model();
   if (!opt_.resume && warmup_ == 0) refit_codebook();
   if (main_rank_) write_resolved_config(result_.run_dir, cfg_);
+  // A kill between an epoch's checkpoint and its record, or inside the
+  // record, leaves the log short or torn: it is cut back to the checkpoint.
+  if (main_rank_ && opt_.resume) truncate_metrics_log(result_.metrics_log, st_.epochs_done);
   if (main_rank_) log_ = std::make_unique<JsonlLog>(result_.metrics_log, /*append=*/opt_.resume);
 }
 
@@ -284,7 +293,6 @@ nlohmann::json NetworkTrainer::validate_epoch(int64_t epoch, double lr, const Ep
                         {"raw_bits", pqvae_raw_bits(cfg_.model)},
                         {"compute_dtype", compute_ == at::kBFloat16 ? "bfloat16" : "float32"}};
   rec.update(val_fields);
-  log_->write(rec);
   if (opt_.progress)
     fmt::print(stderr, "  val top1 {:.2f}% (clean {:.2f}%)  cos {:.4f}  codebook {}/{} used, perplexity {:.2f}\n",
                100 * acc.top1, 100 * val.clean.top1, cos, k - dead, k, std::exp(entropy));
@@ -344,7 +352,9 @@ TrainResult NetworkTrainer::run() {
     }
     Accuracy acc;
     result_.last_epoch = validate_epoch(epoch, lr, sums, acc);
+    // The record follows the checkpoints it describes (truncate_metrics_log).
     save_checkpoints(epoch, acc.top1);
+    log_->write(result_.last_epoch);
   }
   fit_entropy_tables();
   result_.best_top1 = st_.best_top1;

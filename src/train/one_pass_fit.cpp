@@ -15,6 +15,7 @@
 #include "util/config.h"
 #include "util/error.h"
 #include "util/jsonl.h"
+#include "util/run_lock.h"
 
 namespace semcodec {
 
@@ -62,6 +63,8 @@ TrainResult fit_in_one_pass(const RunConfig& cfg, const TrainOptions& opt) {
   const HeldoutValidator& val = data.val;
 
   TrainResult result = run_outputs(cfg.path(cfg.output.dir));
+  const RunDirectoryLock lock(result.run_dir);
+  remove_stale_temporaries(result.run_dir);
   if (opt.resume) {
     // A fit is one step: a finished run with the same model and split is done.
     const Checkpoint ck = checkpoint_to_resume(result, cfg, split, src);

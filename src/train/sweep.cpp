@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -425,7 +426,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
       for (const std::string& o : spec.overrides) argv.insert(argv.end(), {"--set", o});
       if (!opt.devices.empty()) argv.insert(argv.end(), {"--device", opt.devices[slot % opt.devices.size()]});
       std::remove(log_path(c).c_str());
-      running[spawn_process(argv, log_path(c))] = {&c, slot};
+      // The cell dies with this process (die_with_parent): a killed sweep leaves no orphan writing its cells.
+      running[spawn_process(argv, log_path(c), {"SEMCODEC_SWEEP_PARENT=" + std::to_string(::getpid())})] = {&c, slot};
     }
     if (running.empty()) break;
     const auto [pid, rc] = wait_any_process();

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
 #include <cerrno>
 #include <cstdlib>
@@ -17,6 +20,17 @@
 extern char** environ;
 
 namespace semcodec {
+
+void die_with_parent(pid_t parent) {
+#if defined(__linux__)
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // The parent may have died before prctl: then this process was reparented.
+  if (::getppid() != parent) ::_exit(128 + SIGKILL);
+#else
+  (void)parent;
+#endif
+}
+
 
 int exit_code_from_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -21,6 +21,11 @@ int exit_code_from_status(int status);
 int wait_process(pid_t pid);
 // Waits for any child; returns (pid, exit code as above).
 std::pair<pid_t, int> wait_any_process();
+// In a child started by spawn_process: ends this process when its parent
+// dies (a sweep's cells do not outlive a killed sweep). `parent` is the pid
+// the parent passed down; if it is already gone, this process exits at once.
+// Linux only; elsewhere a no-op.
+void die_with_parent(pid_t parent);
 // Full path of `name` found in PATH, or "" when there is none.
 std::string find_executable(const std::string& name);
 // The running program's own path (/proc/self/exe).

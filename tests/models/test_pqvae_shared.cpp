@@ -1,6 +1,6 @@
 // PQVAE-shared end to end: stage shapes, the parameter layout of the
-// reference notes (docs: /work/shared/paper/reference-notes.md, "PQVAE-shared
-// network"), parity of the fast [N, P, C] path with an independent NCHW
+// paper's reference notes (docs/architecture.md, "PQVAE-shared, layer by
+// layer"), parity of the fast [N, P, C] path with an independent NCHW
 // re-implementation written with at::conv_transpose2d / at::conv2d in double
 // precision (values and gradients), the Quantizer round trip and the rates.
 #include <ATen/ATen.h>
