@@ -21,12 +21,14 @@ std::string temp_name(const std::string& target) {
   static std::atomic<unsigned> counter{0};
   return fmt::format("{}.tmp-{}-{}", target, ::getpid(), counter++);
 }
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+// A failed fsync means the bytes may not be on disk: an error, not a warning.
+void fsync_path(const std::string& path, const std::string& target) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  require(fd >= 0, "{}: cannot open {} to flush it: {}", target, path, std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  require(rc == 0 || err == EINVAL, "{}: fsync of {} failed: {}", target, path, std::strerror(err));
 }
 }  // namespace
 
@@ -44,10 +46,13 @@ AtomicOutput::~AtomicOutput() {
 
 void AtomicOutput::commit() {
   require(fs::exists(temp_), "{}: nothing was written (temporary file {} is missing)", target_, temp_);
-  fsync_path(temp_);
+  fsync_path(temp_, target_);
   if (std::rename(temp_.c_str(), target_.c_str()) != 0)
     fail("{}: cannot rename {} onto it: {}", target_, temp_, std::strerror(errno));
   committed_ = true;
+  // The rename itself is durable once the directory is flushed.
+  const fs::path parent = fs::path(target_).parent_path();
+  fsync_path(parent.empty() ? std::string(".") : parent.string(), target_);
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
