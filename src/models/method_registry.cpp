@@ -6,6 +6,7 @@
 
 #include "data/device.h"
 #include "models/checkpoint.h"
+#include "models/pqvae/pqvae.h"
 #include "util/error.h"
 
 namespace semcodec {
@@ -127,6 +128,17 @@ std::shared_ptr<Quantizer> load_quantizer(const Checkpoint& ckpt, const std::str
   const ModelConfig& m = ckpt.config.model;
   validate_method_keys(m, source);
   const MethodInfo& info = method_info(m.method);
+  if (info.kind == MethodKind::network) {
+    // The network is built from the config before its tensors are copied in:
+    // a config that describes more weights than the file holds is refused first.
+    int64_t stored = 0;
+    for (const auto& [name, t] : ckpt.model) stored += t.numel();
+    const int64_t needed = pqvae_weight_elements_lower_bound(m);
+    require(needed <= stored,
+            "{}: the config describes a {} network of at least {} weights but the checkpoint holds {} values "
+            "(mismatched or damaged checkpoint)",
+            source, m.method, needed, stored);
+  }
   std::shared_ptr<Quantizer> q = info.load ? info.load(m, ckpt.model, source) : make_and_restore(info, m, ckpt.model, source);
   if (auto* net = dynamic_cast<torch::nn::Module*>(q.get())) net->to(resolve_device(device));
   return q;

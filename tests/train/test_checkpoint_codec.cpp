@@ -9,6 +9,8 @@
 #include "data/feature_store.h"
 #include "data/safetensors.h"
 #include "models/checkpoint.h"
+#include "models/method_registry.h"
+#include "models/pqvae/pqvae.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "test_support.h"
 #include "train_fixture.h"
@@ -189,4 +191,20 @@ TEST_CASE("checkpoint metadata nested 16,000 levels deep is refused, not a stack
     }();
     CHECK_THAT(message, Catch::Contains(path + ": metadata '" + key + "': JSON nested deeper than 64 levels"));
   }
+}
+
+TEST_CASE("a small checkpoint whose config describes a huge network is refused before it is built", "[train][hostile]") {
+  TempDir d("ckpt-huge");
+  Checkpoint ck;
+  ck.config.model.latent_channels = 8192;
+  ck.config.model.d_sub = 16;
+  ck.model["pq.codebook"] = at::zeros({4, 16});
+  save_checkpoint(d.file("huge.safetensors"), ck);
+  // 2 x (9 x (768 x 512 + 512 x 256 + 256 x 8192) + 3 x (9 x 256 x 128 + 256 x 128)), by hand.
+  const int64_t needed = 2 * (9 * (768 * 512 + 512 * 256 + 256 * 8192) + 3 * (9 * 256 * 128 + 256 * 128));
+  CHECK(pqvae_weight_elements_lower_bound(ck.config.model) == needed);
+  const std::string path = d.file("huge.safetensors");
+  CHECK_THROWS_WITH(load_quantizer(load_checkpoint(path), path),
+                    Catch::Contains(path + ": the config describes a pqvae_shared network of at least " +
+                                    std::to_string(needed) + " weights but the checkpoint holds 64 values"));
 }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -142,6 +143,17 @@ void PQVAE::fit_codebook(const at::Tensor& features, uint64_t seed, int64_t step
     latents = at::cat(parts);
   }
   pq_->fit(latents, init, seed, step);
+}
+
+int64_t pqvae_weight_elements_lower_bound(const ModelConfig& c) {
+  // Encoder and decoder mirror each other: embed -> hidden -> body (3x3
+  // transposed), residual blocks (body x residual, 3x3 and 1x1), body ->
+  // latent (3x3); computed in long double so that hostile sizes saturate.
+  const long double e = c.embed_dim, h = c.hidden_channels, b = c.body_channels, l = c.latent_channels,
+                    r = c.residual_channels, layers = c.residual_layers;
+  const long double one_side = 9 * (e * h + h * b + b * l) + layers * (9 * b * r + b * r);
+  const long double both = 2 * one_side;
+  return both >= static_cast<long double>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(both);
 }
 
 int64_t pqvae_raw_bits(const ModelConfig& cfg) {

@@ -77,4 +77,11 @@ class PQVAE : public torch::nn::Module, public Quantizer {
 // Raw rate of a configuration: (25 * c / d_sub) * ceil(log2 K) bits per item.
 int64_t pqvae_raw_bits(const ModelConfig& cfg);
 
+// A lower bound on the weights (elements) of the network a config describes:
+// its convolution kernels, without biases, buffers or codebooks. A checkpoint
+// must hold at least this many before the network is built from its config,
+// so that a small file cannot make the loader allocate a huge model. Saturates
+// at INT64_MAX.
+int64_t pqvae_weight_elements_lower_bound(const ModelConfig& cfg);
+
 }  // namespace semcodec
