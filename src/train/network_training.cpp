@@ -20,6 +20,7 @@
 #include "util/atomic_file.h"
 #include "util/config.h"
 #include "util/error.h"
+#include "util/json_bounded.h"
 #include "util/jsonl.h"
 #include "util/progress.h"
 #include "util/random.h"
@@ -28,6 +29,9 @@
 namespace semcodec {
 
 namespace {
+
+// Checkpoint metadata holding the metrics record of the epoch it ends.
+constexpr const char* kEpochRecordKey = "epoch_metrics";
 
 // One epoch's training sums; each rank's own until sum_over_ranks.
 struct EpochSums {
@@ -64,7 +68,7 @@ class NetworkTrainer {
   void sum_over_ranks(EpochSums& sums);
   // Held-out scores and codebook health of the epoch, logged; returns the record.
   nlohmann::json validate_epoch(int64_t epoch, double lr, const EpochSums& sums, Accuracy& accuracy);
-  void save_checkpoints(int64_t epoch, double top1);
+  void save_checkpoints(int64_t epoch, double top1, const nlohmann::json& record);
   void fit_entropy_tables();
   // Every rank holds rank 0's parameters and buffers after this.
   void sync_model();
@@ -89,6 +93,7 @@ class NetworkTrainer {
   int64_t steps_per_epoch_ = 0;
   std::unique_ptr<JsonlLog> log_;
   std::unique_ptr<RunDirectoryLock> lock_;  // rank 0's, for the run's lifetime
+  std::string resumed_record_;  // the last epoch's metrics record, from the checkpoint resumed
 };
 
 NetworkTrainer::NetworkTrainer(const RunConfig& cfg, const TrainOptions& opt) : cfg_(cfg), opt_(opt) {
@@ -163,6 +168,7 @@ void NetworkTrainer::start_or_resume() {
     load_module_state(*model_, ck.model, result_.last_checkpoint);
     adam_->load_state(ck.optimizer, result_.last_checkpoint);
     st_ = ck.state;
+    if (auto it = ck.extra_metadata.find(kEpochRecordKey); it != ck.extra_metadata.end()) resumed_record_ = it->second;
   } else if (cfg_.model.center_features) {
     at::Tensor unit = train_x_ / train_x_.norm(2, {1}, true).clamp_min(1e-12);
     model_->set_feature_mean(unit.mean(0).to(dev_));
@@ -176,7 +182,13 @@ void NetworkTrainer::start_or_resume() {
   if (main_rank_) write_resolved_config(result_.run_dir, cfg_);
   // A kill between an epoch's checkpoint and its record, or inside the
   // record, leaves the log short or torn: it is cut back to the checkpoint.
-  if (main_rank_ && opt_.resume) truncate_metrics_log(result_.metrics_log, st_.epochs_done);
+  if (main_rank_ && opt_.resume) {
+    const int64_t kept = truncate_metrics_log(result_.metrics_log, st_.epochs_done);
+    // Killed after the checkpoint and before its record: the record is in the checkpoint.
+    if (kept < st_.epochs_done && !resumed_record_.empty())
+      JsonlLog(result_.metrics_log, /*append=*/true)
+          .write(parse_json_bounded(resumed_record_, result_.last_checkpoint + ": metadata 'epoch_metrics'"));
+  }
   if (main_rank_) log_ = std::make_unique<JsonlLog>(result_.metrics_log, /*append=*/opt_.resume);
 }
 
@@ -299,9 +311,12 @@ nlohmann::json NetworkTrainer::validate_epoch(int64_t epoch, double lr, const Ep
   return rec;
 }
 
-void NetworkTrainer::save_checkpoints(int64_t epoch, double top1) {
+void NetworkTrainer::save_checkpoints(int64_t epoch, double top1, const nlohmann::json& record) {
   Checkpoint ck = run_checkpoint(cfg_, *data_);
   ck.model = module_state(*model_);
+  // The epoch's metrics record rides in the checkpoint: a kill between the
+  // checkpoint and the log line loses nothing (start_or_resume re-appends it).
+  ck.extra_metadata[kEpochRecordKey] = record.dump();
   if (top1 > st_.best_top1) {
     st_.best_top1 = top1;
     st_.best_epoch = epoch + 1;
@@ -353,7 +368,7 @@ TrainResult NetworkTrainer::run() {
     Accuracy acc;
     result_.last_epoch = validate_epoch(epoch, lr, sums, acc);
     // The record follows the checkpoints it describes (truncate_metrics_log).
-    save_checkpoints(epoch, acc.top1);
+    save_checkpoints(epoch, acc.top1, result_.last_epoch);
     log_->write(result_.last_epoch);
   }
   fit_entropy_tables();

@@ -118,3 +118,28 @@ TEST_CASE("a second trainer in a run directory being written is refused", "[cli]
                                        ") is writing this run directory"));
   CHECK_FALSE(file_exists(d.file("run/last.safetensors")));
 }
+
+TEST_CASE("a run killed between an epoch's checkpoint and its metrics record gets the record back on resume",
+          "[cli][chaos]") {
+  TempDir d("cli-kill-record");
+  const std::string data = test::small_feature_file(d, "s.h5");
+  test::write_text(d.file("model.yaml"), std::string(test::kSmallModelYaml) + "  device: cpu\n");
+  std::string cfg = read_file(d.file("model.yaml"));
+  cfg.replace(cfg.find("epochs: 1"), 9, "epochs: 2");
+  test::write_text(d.file("model.yaml"), cfg);
+  const std::string args = "train -q -c " + d.file("model.yaml") + " --features " + data + " -o " + d.file("run");
+  REQUIRE(test::run_cli(args).code == 0);
+  const std::string log = d.file("run/metrics.jsonl");
+  const std::string whole = read_file(log);
+  const auto before = records(log);
+  REQUIRE(before.size() == 2);
+  // What a kill right after last.safetensors of epoch 2 leaves: epoch 2's line half written.
+  test::write_text(log, whole.substr(0, whole.size() - 10));
+  const Run resumed = test::run_cli(args + " --resume");
+  INFO(resumed.output);
+  REQUIRE(resumed.code == 0);
+  const auto after = records(log);
+  REQUIRE(after.size() == 2);
+  CHECK(after[1] == before[1]);
+  CHECK(read_file(log) == whole);
+}
