@@ -5,6 +5,7 @@
 #include <hdf5.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -145,5 +146,24 @@ TEST_CASE("import: an .npz whose members overlap, a 1e12 label, '#' class names"
                             ":2: empty line in a class list (every line is one class, so a blank line would shift "
                             "the classes after it)\n");
     require_only(d, {"x.npy", "y.npy", "names.txt", "gap.txt", "out.h5"});
+  }
+}
+
+TEST_CASE("extract and embed-text refuse an OpenAI-style archive whose __setstate__ would run, printing nothing of it",
+          "[cli][hostile]") {
+  TempDir d("cli-setstate");
+  std::filesystem::create_directories(d.file("zoo/cat"));
+  const std::string model = fixture("torchscript_setstate_loop.pt");
+  const std::string features = test::small_feature_file(d, "f.h5");
+  for (const std::string cmd : {"extract -m " + model + " --root " + d.file("zoo") + " -o " + d.file("out.h5"),
+                                "embed-text -m " + model + " --bpe " + fixture("clip-tiny/tokenizer/bpe_simple_vocab_16e6.txt.gz") +
+                                    " --features " + features}) {
+    INFO(cmd);
+    const Run r = run(cmd);
+    CHECK(r.code == 1);
+    // One line: semcodec's error naming the file and the refused class; nothing the archive's code would print.
+    CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+    CHECK_THAT(r.output, Catch::StartsWith("semcodec: error: " + model) && Catch::Contains("'__torch__.SetStateLoop'"));
+    CHECK_FALSE(fs::exists(d.file("out.h5")));
   }
 }
