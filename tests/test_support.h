@@ -1,9 +1,13 @@
-#include <unistd.h>
-// Helpers shared by the tests: scratch directories, skips and the committed fixtures.
+// Helpers shared by the tests: scratch directories, skips, errors and the committed fixtures.
 #pragma once
+#include <unistd.h>
+
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <string>
+
+#include "util/error.h"
 
 namespace semcodec::test {
 
@@ -45,6 +49,16 @@ inline void report_skipped(const std::string& reason) { std::cout << kSkippedMar
     ::semcodec::test::report_skipped(std::string() + reason);  \
     return;                                                    \
   } while (false)
+
+// The message of the semcodec::Error that `f` throws; "<no error>" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
 
 // Path of a committed test fixture (tests/fixtures/<rel>).
 inline std::string fixture_path(const std::string& rel) {

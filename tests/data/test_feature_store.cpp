@@ -36,15 +36,7 @@ FeatureSet make_set(int64_t n, int64_t d, int64_t c, uint64_t seed, bool extras 
   return s;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
+using semcodec::test::error_of;
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // Raw HDF5 helpers for checking the on-disk schema independently of the reader.

@@ -202,14 +202,7 @@ namespace {
 void set_le32(std::string& s, size_t at, uint32_t v) {
   for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xFF);
 }
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using semcodec::test::error_of;
 }  // namespace
 
 TEST_CASE("npz: only the member asked for is inflated", "[npy]") {

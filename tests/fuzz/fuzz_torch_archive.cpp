@@ -88,11 +88,4 @@ int run_one(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  run_one(data, size);
-  return 0;
-}
-
-#ifndef SEMCODEC_LIBFUZZER
-int main(int argc, char** argv) { return semcodec::fuzz::replay_main(argc, argv, "fuzz_torch_archive", run_one); }
-#endif
+SEMCODEC_FUZZ_TARGET("fuzz_torch_archive", run_one)

@@ -43,3 +43,21 @@ inline int replay_main(int argc, char** argv, const char* target, int (*run_one)
 }
 
 }  // namespace semcodec::fuzz
+
+// The entry points of a fuzz target whose `run_one` (returning 1 when the
+// input was accepted, 0 when refused cleanly) checks one input: libFuzzer's
+// LLVMFuzzerTestOneInput always, and the replay main in the normal build.
+#ifdef SEMCODEC_LIBFUZZER
+#define SEMCODEC_FUZZ_TARGET(target_name, run_one)                               \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
+    run_one(data, size);                                                     \
+    return 0;                                                                \
+  }
+#else
+#define SEMCODEC_FUZZ_TARGET(target_name, run_one)                               \
+  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
+    run_one(data, size);                                                     \
+    return 0;                                                                \
+  }                                                                          \
+  int main(int argc, char** argv) { return semcodec::fuzz::replay_main(argc, argv, target_name, run_one); }
+#endif

@@ -130,15 +130,7 @@ Weights to_hugging_face(const Weights& w) {
   return hf;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
+using semcodec::test::error_of;
 struct Embeddings {
   at::Tensor image, text;
 };

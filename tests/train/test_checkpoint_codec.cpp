@@ -181,14 +181,7 @@ TEST_CASE("checkpoint metadata nested 16,000 levels deep is refused, not a stack
     const std::string path = d.file(std::string(key) + ".safetensors");
     write_safetensors(path, f.tensors, md);
     INFO(key);
-    const std::string message = [&] {
-      try {
-        load_codec(path);
-      } catch (const Error& e) {
-        return std::string(e.what());
-      }
-      return std::string("no error");
-    }();
+    const std::string message = test::error_of([&] { load_codec(path); });
     CHECK_THAT(message, Catch::Contains(path + ": metadata '" + key + "': JSON nested deeper than 64 levels"));
   }
 }
