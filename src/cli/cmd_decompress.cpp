@@ -10,7 +10,6 @@
 #include "cli/common_options.h"
 #include "codec/checkpoint_codec.h"
 #include "codec/decoded_features.h"
-#include "data/feature_store.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -49,26 +48,28 @@ void add_decompress(CLI::App& app) {
     } catch (const Error& e) {
       fail("{}: {}", o->stream, e.what());
     }
+    const std::string path = o->out.empty()
+                                 ? std::filesystem::path(o->stream).replace_extension(".recon.h5").string()
+                                 : o->out;
+    // Rows go to the file a batch at a time: memory stays bounded by the stream's indices, not [N, D].
+    DecodedFeatureFile out(path, layout.header.items, codec->quantizer().embed_dim(), codec->fingerprint(),
+                           o->features, o->stream);
     ProgressBar bar("decompress", layout.header.items, "items", !o->quiet);
     int64_t done = 0;
-    CodecDecoded d;
+    StreamRate rate;
     try {
-      d = codec->decode(data, bytes.size(), [&](int64_t n) {
-        bar.advance(n - done);
-        done = n;
-      });
+      rate = codec->decode_rows(data, bytes.size(), [&](const at::Tensor& rows) { out.append(rows); },
+                                [&](int64_t n) {
+                                  bar.advance(n - done);
+                                  done = n;
+                                });
     } catch (const Error& e) {
       fail("{}: {}", o->stream, e.what());
     }
     bar.finish();
-    const int64_t n = d.rate.items;
-    const FeatureSet out = decoded_feature_set(d.features, codec->fingerprint(), o->features, o->stream);
-    const std::string path = o->out.empty()
-                                 ? std::filesystem::path(o->stream).replace_extension(".recon.h5").string()
-                                 : o->out;
-    write_feature_file(path, out);
-    fmt::print("decoded {} items ({} payload bits/item, {}) -> {}\n", n, fmt::format("{:.2f}", d.rate.payload_bits_per_item()),
-               coder_name(codec->coder_id()), path);
+    out.close();
+    fmt::print("decoded {} items ({} payload bits/item, {}) -> {}\n", rate.items,
+               fmt::format("{:.2f}", rate.payload_bits_per_item()), coder_name(codec->coder_id()), path);
   });
 }
 

@@ -222,6 +222,16 @@ DecodedStream Codec::decode_indices(const uint8_t* data, size_t size) const {
 }
 
 CodecDecoded Codec::decode(const uint8_t* data, size_t size, const CodecProgress& progress) const {
+  CodecDecoded out;
+  std::vector<at::Tensor> parts;
+  out.rate = decode_rows(data, size, [&](const at::Tensor& rows) { parts.push_back(rows); }, progress, &out.indices,
+                         &out.payload_bytes);
+  out.features = parts.empty() ? at::empty({0, quantizer_->embed_dim()}, at::kFloat) : at::cat(parts);
+  return out;
+}
+
+StreamRate Codec::decode_rows(const uint8_t* data, size_t size, const RowSink& sink, const CodecProgress& progress,
+                              at::Tensor* indices, std::vector<uint32_t>* payload_bytes) const {
   const StreamHeader header = read_stream_header(data, size);
   std::shared_ptr<const StreamSideInfo> side;
   DecodedStream ds;
@@ -231,22 +241,23 @@ CodecDecoded Codec::decode(const uint8_t* data, size_t size, const CodecProgress
   } else {
     ds = decode_stream(data, size, *coder_, fingerprint_);
   }
-  CodecDecoded out;
-  out.rate = stream_rate(ds, size);
-  out.payload_bytes = ds.payload_bytes;
+  const StreamRate rate = stream_rate(ds, size);
   const int64_t n = ds.header.items;
-  out.indices = indices_to_tensor(ds.indices, n, ds.header.slots);
-  std::vector<at::Tensor> parts;
+  const int64_t slots = ds.header.slots;
+  if (payload_bytes) *payload_bytes = std::move(ds.payload_bytes);
+  if (indices) *indices = indices_to_tensor(ds.indices, n, slots);
   for (int64_t s = 0; s < n; s += batch_size_) {
     const int64_t b = std::min(batch_size_, n - s);
-    at::Tensor part = out.indices.narrow(0, s, b);
-    parts.push_back((side ? dynamic_cast<StreamAdaptive&>(*quantizer_).decode(part, *side) : quantizer_->decode(part))
-                        .cpu()
-                        .to(at::kFloat));
+    // int64 one batch at a time: the whole stream's indices stay int32.
+    const at::Tensor part =
+        at::from_blob(ds.indices.data() + s * slots, {b, slots}, at::TensorOptions().dtype(at::kInt)).to(at::kLong);
+    sink((side ? dynamic_cast<StreamAdaptive&>(*quantizer_).decode(part, *side) : quantizer_->decode(part))
+             .cpu()
+             .to(at::kFloat)
+             .contiguous());
     if (progress) progress(s + b);
   }
-  out.features = parts.empty() ? at::empty({0, quantizer_->embed_dim()}, at::kFloat) : at::cat(parts);
-  return out;
+  return rate;
 }
 
 std::vector<uint8_t> Codec::encode_packet(const at::Tensor& feature) const {

@@ -86,6 +86,14 @@ class Codec {
   std::vector<uint8_t> encode_indices(const at::Tensor& indices) const;
   CodecDecoded decode(const uint8_t* data, size_t size, const CodecProgress& progress = {}) const;
   CodecDecoded decode(const std::vector<uint8_t>& stream) const { return decode(stream.data(), stream.size()); }
+  // decode() without holding every row: the reconstructions go to `sink` in
+  // order, batch_size() rows [b, D] float32 at a time (what decode() would
+  // return, row for row); only the indices, which the stream's bytes bound,
+  // are held whole. Returns the stream's rate; `indices` and `payload_bytes`
+  // receive what CodecDecoded holds when given.
+  using RowSink = std::function<void(const at::Tensor& rows)>;
+  StreamRate decode_rows(const uint8_t* data, size_t size, const RowSink& sink, const CodecProgress& progress = {},
+                         at::Tensor* indices = nullptr, std::vector<uint32_t>* payload_bytes = nullptr) const;
   // Indices only (no network): what decode() checks and reads, without reconstructing.
   DecodedStream decode_indices(const uint8_t* data, size_t size) const;
   // An adaptive stream's side information, parsed by the quantizer (after the fingerprint check).

@@ -32,7 +32,9 @@ bool bit_equal(const at::Tensor& a, const at::Tensor& b) {
 
 bool has_temp_files(const std::string& dir) {
   for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.path().filename().string().find(".tmp") != std::string::npos) return true;
+    if (e.path().filename().string().find(".tmp") != std::string::npos ||
+        e.path().extension() == ".partial")
+      return true;
   return false;
 }
 
@@ -89,6 +91,28 @@ TEST_CASE("train leaves entropy tables, compress in one process, decode in anoth
   FeatureSet r2 = read_feature_file(t.dir.file("r2.h5"));
   CHECK(bit_equal(r2.features, r.features));
   CHECK(r2.ids[3] == "item/3");
+  // Decoding streams 7 rows at a time to the file: each block is what the
+  // quantizer decodes from those 7 rows' indices.
+  Run dz3 = run("decompress -q --batch 7 " + scb + " --checkpoint " + t.ckpt + " --features " + t.data + " --out " +
+                t.dir.file("r3.h5"));
+  INFO(dz3.output);
+  REQUIRE(dz3.code == 0);
+  FeatureSet r3 = read_feature_file(t.dir.file("r3.h5"));
+  std::vector<at::Tensor> blocks;
+  for (int64_t s = 0; s < idx.size(0); s += 7)
+    blocks.push_back(codec->quantizer().decode(idx.narrow(0, s, std::min<int64_t>(7, idx.size(0) - s))).to(at::kFloat));
+  CHECK(bit_equal(r3.features, at::cat(blocks)));
+  CHECK(r3.ids == set.ids);
+  CHECK(bit_equal(r3.labels.to(at::kLong), set.labels.to(at::kLong)));
+  // A --features file of other rows is refused before anything is written.
+  FeatureSet fewer = select_rows(set, {0, 1, 2});
+  write_feature_file(t.dir.file("fewer.h5"), fewer);
+  Run wrong = run("decompress -q " + scb + " --checkpoint " + t.ckpt + " --features " + t.dir.file("fewer.h5") +
+                  " --out " + t.dir.file("r4.h5"));
+  CHECK(wrong.code != 0);
+  CHECK_THAT(wrong.output, Catch::Contains("fewer.h5: 3 rows, but stream") && Catch::Contains("150 items"));
+  CHECK_FALSE(file_exists(t.dir.file("r4.h5")));
+  CHECK_FALSE(file_exists(t.dir.file("r4.h5.partial")));
 
   // inspect agrees with the bytes on disk.
   Run in = run_stdout("inspect --json " + scb + " --checkpoint " + t.ckpt);
