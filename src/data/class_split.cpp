@@ -11,6 +11,7 @@
 #include "data/npy.h"
 #include "util/error.h"
 #include "util/random.h"
+#include "util/yaml_bounded.h"
 
 namespace semcodec {
 
@@ -75,14 +76,7 @@ std::vector<int64_t> yaml_ints(const YAML::Node& seq, const std::string& path) {
 }
 
 std::vector<int64_t> read_yaml(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail("{}: cannot open class list (missing or unreadable)", path);
-  } catch (const YAML::Exception& e) {
-    fail("{}: invalid YAML: {}", path, e.what());
-  }
+  const YAML::Node root = load_yaml_file_bounded(path, "class list");
   if (root.IsSequence()) return yaml_ints(root, path);
   if (root.IsMap() && root["classes"] && root["classes"].IsSequence()) return yaml_ints(root["classes"], path);
   fail("{}: expected a YAML sequence of class indices, or a map with a 'classes' sequence", path);

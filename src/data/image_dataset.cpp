@@ -14,6 +14,7 @@
 #include "data/label_classes.h"
 #include "util/config_paths.h"
 #include "util/error.h"
+#include "util/yaml_bounded.h"
 
 namespace fs = std::filesystem;
 
@@ -201,12 +202,7 @@ ClassList read_class_list_file(const std::string& path) {
   ClassList out;
   const std::string ext = lower(fs::path(path).extension().string());
   if (ext == ".yaml" || ext == ".yml") {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(path);
-    } catch (const YAML::Exception& e) {
-      fail("{}: invalid YAML: {}", path, e.what());
-    }
+    const YAML::Node root = load_yaml_file_bounded(path, "class list");
     YAML::Node seq = root.IsMap() ? root["classes"] : root;
     if (!seq || !seq.IsSequence()) fail("{}: expected a list of class names (or a map with 'classes:')", path);
     for (size_t i = 0; i < seq.size(); ++i) {
@@ -230,12 +226,7 @@ ClassList read_class_list_file(const std::string& path) {
 }
 
 DatasetSpec read_dataset_spec(const std::string& config_path, const std::string& root_override) {
-  YAML::Node y;
-  try {
-    y = YAML::LoadFile(config_path);
-  } catch (const YAML::Exception& e) {
-    fail("{}: cannot read dataset config: {}", config_path, e.what());
-  }
+  const YAML::Node y = load_yaml_file_bounded(config_path, "dataset config");
   if (!y.IsMap()) fail("{}: a dataset config must be a mapping", config_path);
   const std::string config_dir = fs::path(config_path).parent_path().string();
   auto str = [&](const YAML::Node& n, const char* key, const std::string& def) {

@@ -6,11 +6,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "util/atomic_file.h"
+#include "util/yaml_bounded.h"
 
 namespace semcodec {
 
@@ -95,33 +94,17 @@ void check_range(double v, const Limits& limits, const std::string& text, const 
   fail_at(source, path, node, fmt::format("{} is out of range: must be {}", text, limits_text(limits)));
 }
 
-YAML::Node parse(const std::string& text, const std::string& source) {
-  try {
-    return YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    fail("{}: YAML syntax error at line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg);
-  } catch (const YAML::Exception& e) {
-    fail("{}: cannot read YAML: {}", source, e.what());
-  }
-}
-
 bool is_key_segment(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum((unsigned char)c) || c == '_'; });
 }
 
 }  // namespace
 
-YAML::Node parse_yaml_file(const std::string& path) {
-  std::error_code ec;
-  require(std::filesystem::is_regular_file(path, ec), "{}: config file not found", path);
-  std::ifstream in(path, std::ios::binary);
-  require(in.good(), "{}: cannot open config file", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
-}
+YAML::Node parse_yaml_file(const std::string& path) { return load_yaml_file_bounded(path, "config file"); }
 
-YAML::Node parse_yaml_text(const std::string& text, const std::string& source_name) { return parse(text, source_name); }
+YAML::Node parse_yaml_text(const std::string& text, const std::string& source_name) {
+  return parse_yaml_bounded(text, source_name);
+}
 
 YAML::Node override_tree(const std::string& assignment) {
   const std::string source = "--set " + assignment;
@@ -136,7 +119,7 @@ YAML::Node override_tree(const std::string& assignment) {
     if (dot == std::string::npos) break;
     start = dot + 1;
   }
-  YAML::Node value = value_text.empty() ? YAML::Node(YAML::NodeType::Null) : parse(value_text, source);
+  YAML::Node value = value_text.empty() ? YAML::Node(YAML::NodeType::Null) : parse_yaml_bounded(value_text, source);
   if (value.IsScalar()) {  // rebuilt so that errors do not cite "line 1" of the argument
     YAML::Node scalar(value.Scalar());
     if (is_quoted(value)) scalar.SetTag("!");

@@ -12,6 +12,7 @@
 #include "models/run_config.h"
 #include "test_support.h"
 #include "util/atomic_file.h"
+#include "util/yaml_bounded.h"
 
 using namespace semcodec;
 using Catch::Contains;
@@ -398,4 +399,38 @@ TEST_CASE("config: configs/paper_recipe.yaml is the release's training recipe", 
   CHECK_FALSE(to_json(d)["train"].contains("reset_optimizer_each_epoch"));
   d.train.reset_optimizer_each_epoch = true;
   CHECK(to_json(d)["train"]["reset_optimizer_each_epoch"] == true);
+}
+
+TEST_CASE("config: hostile YAML is refused before any recursive walk: depth, alias expansion, size", "[config]") {
+  test::TempDir dir("config-hostile");
+  auto message = [&](const std::string& text) {
+    return test::error_of([&] { load_run_config(write_yaml(dir, "h.yaml", text)); });
+  };
+  // 100,000 nested flow lists: yaml-cpp's own guard stops the parser.
+  CHECK_THAT(message("model: " + std::string(100000, '[') + std::string(100000, ']') + "\n"),
+             Contains("h.yaml: YAML nested too deeply for the parser"));
+  // 70 levels parse, and the tree check refuses them with the line.
+  std::string deep;
+  for (int i = 0; i < 70; ++i) deep += std::string(static_cast<size_t>(2 * i), ' ') + "k:\n";
+  CHECK_THAT(message(deep + std::string(140, ' ') + "1\n"), Contains("h.yaml: YAML nested deeper than 64 levels (line 66)"));
+  // 64 levels are still read (and rejected for what they are, an unknown key).
+  std::string ok;
+  for (int i = 0; i < 63; ++i) ok += std::string(static_cast<size_t>(2 * i), ' ') + "k:\n";
+  CHECK_THAT(message(ok + std::string(126, ' ') + "1\n"), Contains("k: unknown key"));
+  // Billion laughs: 10^9 values from 9 lines of aliases.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) bomb += (j ? ", *a" : "*a") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  CHECK_THAT(message(bomb), Contains("h.yaml: YAML expands to more than 1048576 values"));
+  // The same guard covers --set values.
+  CHECK_THAT(test::error_of([] { from_text("model: {}\n", {"model.d_sub=" + std::string(100000, '[')}); }),
+             Contains("--set model.d_sub=[[[") && Contains("nested too deeply"));
+  // A config larger than the limit is refused from its size, unread.
+  const std::string big = dir.file("big.yaml");
+  { std::ofstream(big) << "# " << std::string(static_cast<size_t>(kMaxYamlBytes), 'x') << "\n"; }
+  CHECK_THAT(test::error_of([&] { load_run_config(big); }),
+             Contains("big.yaml: config file of 67108867 bytes; a YAML file may hold at most 64 MiB"));
 }

@@ -9,6 +9,7 @@
 
 #include "util/error.h"
 #include "util/progress.h"
+#include "util/yaml_bounded.h"
 
 namespace semcodec {
 
@@ -129,12 +130,7 @@ std::vector<std::string> read_prompt_templates(const std::string& name_or_path) 
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".yaml" || ext == ".yml") {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(path);
-    } catch (const YAML::Exception& e) {
-      fail("{}: invalid YAML: {}", path, e.what());
-    }
+    const YAML::Node root = load_yaml_file_bounded(path, "prompt template file");
     const YAML::Node seq = root.IsMap() ? root["templates"] : root;
     if (!seq || !seq.IsSequence()) fail("{}: expected a list of templates (or a map with 'templates:')", path);
     for (size_t i = 0; i < seq.size(); ++i) {
