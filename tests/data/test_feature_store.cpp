@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "data/feature_store.h"
+#include "data/random_feature_set.h"
 #include "semcodec_version.h"
 #include "test_support.h"
 #include "util/error.h"
@@ -18,22 +19,12 @@ namespace {
 
 FeatureSet make_set(int64_t n, int64_t d, int64_t c, uint64_t seed, bool extras = true) {
   at::manual_seed(seed);
-  FeatureSet s;
-  at::Tensor x = at::randn({n, d});
-  s.features = x / x.norm(2, 1, true);
-  s.labels = at::arange(n, at::kLong).remainder(c);
-  for (int64_t i = 0; i < n; ++i) s.ids.push_back("img/" + std::to_string(i) + "_\xc3\xa9.jpg");  // UTF-8
-  for (int64_t k = 0; k < c; ++k) s.class_names.push_back("class " + std::to_string(k));
-  if (extras) {
-    at::Tensor t = at::randn({c, d});
-    s.class_embeddings = t / t.norm(2, 1, true);
-    s.image_sizes = at::randint(1, 1000, {n, 2}, at::kInt);
-  }
-  s.attrs.encoder_model = "ViT-B/32";
-  s.attrs.dataset = "unit-test";
-  s.attrs.split = "val";
-  s.attrs.preprocessing = "none";
-  return s;
+  FeatureAttrs attrs;
+  attrs.encoder_model = "ViT-B/32";
+  attrs.dataset = "unit-test";
+  attrs.split = "val";
+  attrs.preprocessing = "none";
+  return test::random_feature_set(n, d, c, extras, attrs);
 }
 
 using semcodec::test::error_of;

@@ -28,6 +28,7 @@
 #include "data/feature_store.h"
 #include "data/npy.h"
 #include "data/safetensors.h"
+#include "data/random_feature_set.h"
 #include "data/test_image_writers.h"
 #include "npy_bytes.h"
 #include "zip_writer.h"
@@ -43,22 +44,12 @@ void put(const std::string& path, const std::string& bytes) {
 }
 
 FeatureSet make_set(int64_t n, int64_t d, int64_t c, bool extras) {
-  FeatureSet s;
-  at::Tensor x = at::randn({n, d});
-  s.features = x / x.norm(2, 1, true);
-  s.labels = at::arange(n, at::kLong).remainder(c);
-  for (int64_t i = 0; i < n; ++i) s.ids.push_back("img/" + std::to_string(i) + "_\xc3\xa9.jpg");
-  for (int64_t k = 0; k < c; ++k) s.class_names.push_back("class " + std::to_string(k));
-  if (extras) {
-    at::Tensor t = at::randn({c, d});
-    s.class_embeddings = t / t.norm(2, 1, true);
-    s.image_sizes = at::randint(1, 1000, {n, 2}, at::kInt);
-  }
-  s.attrs.encoder_model = "ViT-B/32";
-  s.attrs.dataset = "seed";
-  s.attrs.split = "val";
-  s.attrs.preprocessing = "resize224";
-  return s;
+  FeatureAttrs attrs;
+  attrs.encoder_model = "ViT-B/32";
+  attrs.dataset = "seed";
+  attrs.split = "val";
+  attrs.preprocessing = "resize224";
+  return test::random_feature_set(n, d, c, extras, attrs);
 }
 
 // A feature file laid out as h5py writes numpy arrays of bytes: fixed-length
