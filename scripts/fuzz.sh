@@ -7,7 +7,8 @@
 #
 #   scripts/fuzz.sh [--seconds N] [--build DIR] [TARGET...]
 #
-# TARGET: decoder feature_file npy safetensors image torch_archive (default: all six);
+# TARGET: decoder feature_file npy safetensors image torch_archive run_config checkpoint
+# (default: all eight);
 # N defaults to 600 per target. The grown corpus goes to DIR/fuzz-corpus/<target>,
 # crashes to DIR/fuzz-artifacts/<target>/, logs to DIR/fuzz-logs/<target>.log
 # (DIR defaults to build-fuzz). Exit status 1 when any target found something.
@@ -21,13 +22,13 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_EACH="$2"; shift ;;
     --build) BUILD="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     *) TARGETS+=("$1") ;;
   esac
   shift
 done
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decoder feature_file npy safetensors image torch_archive)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(decoder feature_file npy safetensors image torch_archive run_config checkpoint)
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (apt-get install -y clang libclang-rt-dev)" >&2; exit 2; }
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang \
