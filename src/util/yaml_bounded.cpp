@@ -15,8 +15,33 @@
 namespace semcodec {
 namespace {
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF): the offset of the first bad byte, or npos.
+size_t invalid_utf8_at(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char b = p[i + k];
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xbf)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
 // Iterative, so that the check itself cannot overflow; every use of an alias
-// counts again, as a recursive walk would visit it again.
+// counts again, as a recursive walk would visit it again. Text must be UTF-8,
+// as YAML requires: configs end up in JSON (checkpoints, hashes, results).
 void check_shape(const YAML::Node& root, const std::string& source) {
   std::vector<std::pair<YAML::Node, int>> stack{{root, 0}};
   int64_t visited = 0;
@@ -29,6 +54,12 @@ void check_shape(const YAML::Node& root, const std::string& source) {
       const YAML::Mark m = node.Mark();
       if (m.is_null()) fail("{}: YAML nested deeper than {} levels", source, kMaxYamlDepth);
       fail("{}: YAML nested deeper than {} levels (line {})", source, kMaxYamlDepth, m.line + 1);
+    }
+    if (node.IsScalar() && invalid_utf8_at(node.Scalar()) != std::string::npos) {
+      const YAML::Mark m = node.Mark();
+      if (m.is_null()) fail("{}: a value is not UTF-8 text (byte {} of it)", source, invalid_utf8_at(node.Scalar()));
+      fail("{}: a value is not UTF-8 text (line {}, byte {} of the value)", source, m.line + 1,
+           invalid_utf8_at(node.Scalar()));
     }
     if (node.IsMap()) {
       for (const auto& kv : node) {

@@ -1,8 +1,8 @@
 // YAML from files a user may have been sent (run configs, sweeps, dataset
 // configs, class lists): the text is size-limited, yaml-cpp's own recursion
 // guard is required at build time, and the parsed tree is checked for depth
-// and for alias expansion before any recursive walk (binding, merging,
-// hashing, printing) sees it.
+// and for alias expansion, and its text for UTF-8, before any recursive walk
+// (binding, merging, hashing, printing) or JSON conversion sees it.
 #pragma once
 #include <yaml-cpp/yaml.h>
 
@@ -18,8 +18,9 @@ constexpr int kMaxYamlDepth = 64;
 constexpr int64_t kMaxYamlNodes = 1 << 20;
 constexpr int64_t kMaxYamlBytes = 64 << 20;
 
-// Parses `text`; syntax errors, nesting deeper than kMaxYamlDepth and more than
-// kMaxYamlNodes expanded values are Errors starting with `source`.
+// Parses `text`; syntax errors, nesting deeper than kMaxYamlDepth, more than
+// kMaxYamlNodes expanded values and text that is not UTF-8 are Errors starting
+// with `source`.
 YAML::Node parse_yaml_bounded(const std::string& text, const std::string& source);
 // Reads and parses the file at `path`; `what` names it in errors ("config file",
 // "class list"): missing, unreadable, larger than kMaxYamlBytes.

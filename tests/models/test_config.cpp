@@ -425,6 +425,10 @@ TEST_CASE("config: hostile YAML is refused before any recursive walk: depth, ali
     bomb += "]\n";
   }
   CHECK_THAT(message(bomb), Contains("h.yaml: YAML expands to more than 1048576 values"));
+  // Bytes that are not UTF-8 (a config value ends up in JSON: checkpoints, hashes, results).
+  CHECK_THAT(message("output:\n  dir: \"runs/\xe5x\"\n"), Contains("h.yaml: a value is not UTF-8 text (line 2, byte 5"));
+  CHECK_THAT(message("output:\n  dir: runs/\xed\xa0\x80\n"), Contains("is not UTF-8 text"));  // a surrogate
+  CHECK_THAT(message("output:\n  dir: runs/\xc3\xa9t\xc3\xa9\n"), !Contains("UTF-8"));         // "runs/été" is fine
   // The same guard covers --set values.
   CHECK_THAT(test::error_of([] { from_text("model: {}\n", {"model.d_sub=" + std::string(100000, '[')}); }),
              Contains("--set model.d_sub=[[[") && Contains("nested too deeply"));
