@@ -111,6 +111,25 @@ void jsonl(const std::string& a_path, const std::string& b_path) {
   for (size_t i = 0; i < a.size(); ++i) same(a[i] == b[i], fmt::format("record {}: {} vs {}", i + 1, a[i].dump(), b[i].dump()));
 }
 
+// The first place where two documents differ, as a JSON pointer with both values.
+std::string first_difference(const json& a, const json& b, const std::string& at) {
+  if (a.type() == b.type() && a.is_object()) {
+    for (const auto& [k, v] : a.items()) {
+      if (!b.contains(k)) return fmt::format("{}/{} only in the first", at, k);
+      if (std::string d = first_difference(v, b.at(k), at + "/" + k); !d.empty()) return d;
+    }
+    for (const auto& [k, v] : b.items())
+      if (!a.contains(k)) return fmt::format("{}/{} only in the second", at, k);
+    return "";
+  }
+  if (a.type() == b.type() && a.is_array() && a.size() == b.size()) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (std::string d = first_difference(a[i], b[i], at + "/" + std::to_string(i)); !d.empty()) return d;
+    return "";
+  }
+  return a == b ? "" : fmt::format("{}: {} vs {}", at.empty() ? "/" : at, a.dump(), b.dump());
+}
+
 json document(const std::string& path) {
   try {
     return without_clock(json::parse(read_file(path)));
@@ -131,7 +150,10 @@ int main(int argc, char** argv) {
     if (kind == "checkpoint") checkpoints(a, b);
     else if (kind == "features") features(a, b);
     else if (kind == "jsonl") jsonl(a, b);
-    else if (kind == "json") same(document(a) == document(b), "documents differ");
+    else if (kind == "json") {
+      const std::string d = first_difference(document(a), document(b), "");
+      same(d.empty(), d);
+    }
     else fail("unknown kind '{}' (checkpoint, features, jsonl, json)", kind);
   } catch (const Different& d) {
     std::fprintf(stderr, "chaos_compare: %s and %s differ: %s\n", a.c_str(), b.c_str(), d.what.c_str());
