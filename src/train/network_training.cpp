@@ -102,7 +102,7 @@ NetworkTrainer::NetworkTrainer(const RunConfig& cfg, const TrainOptions& opt) : 
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
   dev_ = resolve_device(cfg.train.device, dist_env().local_rank);
   compute_ = compute_dtype(cfg.model, dev_);
-  configure_threads(cfg.train.threads, gemm_backend_for(compute_, dev_));
+  configure_run_threads(cfg);
 
   data_.emplace(load_run_data(cfg, src));
   const double train_bytes = static_cast<double>(data_->train.features.numel()) * 4;

@@ -55,7 +55,7 @@ TrainResult fit_in_one_pass(const RunConfig& cfg, const TrainOptions& opt) {
   require(method_info(cfg.model.method).kind == MethodKind::fitted, "{}: model.method '{}' is trained, not fitted", src,
           cfg.model.method);
   require(!cfg.data.features.empty(), "{}: data.features: no feature file given", src);
-  configure_threads(cfg.train.threads);
+  configure_run_threads(cfg);
 
   RunData data = load_run_data(cfg, src);
   const ClassSplit& split = data.split;

@@ -2,13 +2,23 @@
 
 #include <ATen/ATen.h>
 
+#include "data/device.h"
 #include "data/feature_store.h"
+#include "models/method_registry.h"
+#include "models/pqvae/feature_autoencoder.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
 #include "util/config_paths.h"
 #include "util/error.h"
 
 namespace semcodec {
+
+void configure_run_threads(const RunConfig& cfg) {
+  const c10::Device dev = resolve_device(cfg.train.device);
+  const bool network = method_info(cfg.model.method).kind == MethodKind::network;
+  configure_threads(cfg.train.threads,
+                    network ? gemm_backend_for(compute_dtype(cfg.model, dev), dev) : GemmBackend::Blas);
+}
 
 ClassSplit make_run_split(const SplitConfig& s, int64_t num_classes, const std::string& source,
                           const std::string& project_dir) {

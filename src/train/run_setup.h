@@ -33,6 +33,13 @@ struct TrainResult {
   bool main_rank = true;  // false on the other ranks of a multi-process run (they write nothing)
 };
 
+// Sets the CPU threads a run computes with: `train.threads`, split between
+// OpenBLAS and LibTorch's pool as its GEMM backend needs (a network in
+// bfloat16 on the CPU runs its GEMMs in oneDNN). Training sets them up and a
+// sweep cell evaluates with them, trained in that process or not: reductions
+// split over another thread count round differently.
+void configure_run_threads(const RunConfig& cfg);
+
 // The run directory (created) and the paths of its checkpoints and metrics log.
 TrainResult run_outputs(const std::string& run_dir);
 // A run directory that holds a checkpoint is only written with --resume or --overwrite.

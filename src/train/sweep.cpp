@@ -10,14 +10,12 @@
 #include <map>
 
 #include "codec/checkpoint_codec.h"
-#include "data/device.h"
 #include "data/feature_store.h"
 #include "data/synthetic.h"
 #include "eval/checkpoint_eval.h"
 #include "eval/plot.h"
 #include "models/checkpoint.h"
 #include "models/method_registry.h"
-#include "models/pqvae/feature_autoencoder.h"
 #include "train/trainer.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
@@ -320,15 +318,9 @@ std::vector<ResultRow> run_sweep_cell(const SweepSpec& spec, const std::string& 
     train_seconds = nlohmann::json::parse(read_file(first.dir() + "/trained.json")).value("train_seconds", 0.0);
   }
   // Evaluate with the threads training set up, whether this process trained
-  // or found the run trained: reductions split over another thread count
-  // round differently, and a resumed sweep must give the uninterrupted one's
-  // results bit for bit (scripts/chaos.sh).
-  {
-    const c10::Device dev = resolve_device(cfg.train.device);
-    const bool network = method_info(cfg.model.method).kind == MethodKind::network;
-    configure_threads(cfg.train.threads,
-                      network ? gemm_backend_for(compute_dtype(cfg.model, dev), dev) : GemmBackend::Blas);
-  }
+  // or found the run trained: a resumed sweep must give the uninterrupted
+  // one's results bit for bit (scripts/chaos.sh).
+  configure_run_threads(cfg);
   const bool bitstream = has_entropy_tables(load_checkpoint(best));
   std::vector<ResultRow> out;
   for (const SweepCell& cell : spec.cells) {
