@@ -17,16 +17,14 @@
 #include "codec/entropy/coder_registry.h"
 #include "codec/entropy/rate.h"
 #include "fuzz_model.h"
+#include "replay_main.h"
 #include "util/error.h"
 
 using namespace semcodec;
 
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-  std::abort();
-}
+using semcodec::fuzz::die;
 
 void check_range(const EntropyCoder& c, const int32_t* idx) {
   for (int64_t s = 0; s < c.slots(); ++s)
@@ -145,7 +143,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 }
 
 #ifndef SEMCODEC_LIBFUZZER
-#include "replay_main.h"
 int main(int argc, char** argv) {
   return semcodec::fuzz::replay_main(argc, argv, "fuzz_decoder", [](const uint8_t* d, size_t n) {
     LLVMFuzzerTestOneInput(d, n);

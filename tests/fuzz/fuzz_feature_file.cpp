@@ -7,7 +7,6 @@
 // Built with -fsanitize=fuzzer (SEMCODEC_LIBFUZZER defined) it is a libFuzzer
 // target; without, a replay driver: `fuzz_feature_file FILE_OR_DIR...` runs
 // every file once and prints how many were accepted by every reader.
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -23,9 +22,9 @@ namespace {
 
 const std::string& scratch() {
   static const std::string dir = [] {
-    const auto d = std::filesystem::temp_directory_path() / ("fuzz_feature_file_" + std::to_string(::getpid()));
+    const std::string d = semcodec::fuzz::scratch_path("fuzz_feature_file");
     std::filesystem::create_directories(d);
-    return d.string();
+    return d;
   }();
   return dir;
 }
@@ -46,15 +45,4 @@ int run_one(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  run_one(data, size);
-  return 0;
-}
-
-#ifndef SEMCODEC_LIBFUZZER
-int main(int argc, char** argv) {
-  const int rc = semcodec::fuzz::replay_main(argc, argv, "fuzz_feature_file", run_one);
-  std::filesystem::remove_all(scratch());
-  return rc;
-}
-#endif
+SEMCODEC_FUZZ_TARGET_WITH_SCRATCH("fuzz_feature_file", run_one, scratch)

@@ -23,10 +23,7 @@ using namespace semcodec;
 
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-  std::abort();
-}
+using semcodec::fuzz::die;
 
 void check_array(const NpyArray& a, const std::string& name) {
   if (static_cast<int64_t>(a.data.size()) != a.numel() * a.item_size()) die("array bytes do not match its shape");

@@ -7,7 +7,6 @@
 // Built with -fsanitize=fuzzer (SEMCODEC_LIBFUZZER defined) it is a libFuzzer
 // target; without, a replay driver: `fuzz_safetensors FILE_OR_DIR...`.
 #include <ATen/ATen.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -27,15 +26,10 @@ using namespace semcodec;
 
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-  std::abort();
-}
+using semcodec::fuzz::die;
 
 const std::string& scratch_file() {
-  static const std::string path =
-      (std::filesystem::temp_directory_path() / ("fuzz_safetensors_" + std::to_string(::getpid()) + ".safetensors"))
-          .string();
+  static const std::string path = semcodec::fuzz::scratch_path("fuzz_safetensors", ".safetensors");
   return path;
 }
 
@@ -83,15 +77,4 @@ int run_one(const uint8_t* data, size_t size) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  run_one(data, size);
-  return 0;
-}
-
-#ifndef SEMCODEC_LIBFUZZER
-int main(int argc, char** argv) {
-  const int rc = semcodec::fuzz::replay_main(argc, argv, "fuzz_safetensors", run_one);
-  std::remove(scratch_file().c_str());
-  return rc;
-}
-#endif
+SEMCODEC_FUZZ_TARGET_WITH_SCRATCH("fuzz_safetensors", run_one, scratch_file)

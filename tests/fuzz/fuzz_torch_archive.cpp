@@ -28,10 +28,7 @@ using namespace semcodec;
 
 namespace {
 
-[[noreturn]] void die(const char* what) {
-  std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
-  std::abort();
-}
+using semcodec::fuzz::die;
 
 void check_tensor(const TorchTensor& t) {
   if (!t.storage) die("tensor without storage");

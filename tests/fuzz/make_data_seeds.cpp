@@ -44,12 +44,7 @@ void put(const std::string& path, const std::string& bytes) {
 }
 
 FeatureSet make_set(int64_t n, int64_t d, int64_t c, bool extras) {
-  FeatureAttrs attrs;
-  attrs.encoder_model = "ViT-B/32";
-  attrs.dataset = "seed";
-  attrs.split = "val";
-  attrs.preprocessing = "resize224";
-  return test::random_feature_set(n, d, c, extras, attrs);
+  return test::random_feature_set(n, d, c, extras, "seed", "resize224");
 }
 
 // A feature file laid out as h5py writes numpy arrays of bytes: fixed-length

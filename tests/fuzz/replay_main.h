@@ -3,8 +3,11 @@
 // recursively) once through the target's run_one and prints how many inputs
 // were accepted. CTest runs it over the committed seed corpora.
 #pragma once
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -12,6 +15,18 @@
 #include <vector>
 
 namespace semcodec::fuzz {
+
+// A target's invariant does not hold: report it and abort (libFuzzer keeps the input).
+[[noreturn]] inline void die(const char* what) {
+  std::fprintf(stderr, "fuzz invariant violated: %s\n", what);
+  std::abort();
+}
+
+// A path of this process's own in the temp folder, for targets that read
+// their input from a file: `stem` + "_<pid>" + `suffix`.
+inline std::string scratch_path(const std::string& stem, const std::string& suffix = "") {
+  return (std::filesystem::temp_directory_path() / (stem + "_" + std::to_string(::getpid()) + suffix)).string();
+}
 
 // run_one returns 1 when the input was accepted, 0 when it was refused cleanly.
 inline int replay_main(int argc, char** argv, const char* target, int (*run_one)(const uint8_t*, size_t)) {
@@ -47,17 +62,25 @@ inline int replay_main(int argc, char** argv, const char* target, int (*run_one)
 // The entry points of a fuzz target whose `run_one` (returning 1 when the
 // input was accepted, 0 when refused cleanly) checks one input: libFuzzer's
 // LLVMFuzzerTestOneInput always, and the replay main in the normal build.
-#ifdef SEMCODEC_LIBFUZZER
-#define SEMCODEC_FUZZ_TARGET(target_name, run_one)                               \
+// The _WITH_SCRATCH form removes `scratch()` (a file or folder the target
+// writes) when the replay ends.
+#define SEMCODEC_FUZZ_ENTRY(run_one)                                          \
   extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
     run_one(data, size);                                                     \
     return 0;                                                                \
   }
+#ifdef SEMCODEC_LIBFUZZER
+#define SEMCODEC_FUZZ_TARGET(target_name, run_one) SEMCODEC_FUZZ_ENTRY(run_one)
+#define SEMCODEC_FUZZ_TARGET_WITH_SCRATCH(target_name, run_one, scratch) SEMCODEC_FUZZ_ENTRY(run_one)
 #else
-#define SEMCODEC_FUZZ_TARGET(target_name, run_one)                               \
-  extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) { \
-    run_one(data, size);                                                     \
-    return 0;                                                                \
-  }                                                                          \
+#define SEMCODEC_FUZZ_TARGET(target_name, run_one) \
+  SEMCODEC_FUZZ_ENTRY(run_one)                     \
   int main(int argc, char** argv) { return semcodec::fuzz::replay_main(argc, argv, target_name, run_one); }
+#define SEMCODEC_FUZZ_TARGET_WITH_SCRATCH(target_name, run_one, scratch)              \
+  SEMCODEC_FUZZ_ENTRY(run_one)                                                        \
+  int main(int argc, char** argv) {                                                   \
+    const int rc = semcodec::fuzz::replay_main(argc, argv, target_name, run_one);     \
+    std::filesystem::remove_all(scratch());                                           \
+    return rc;                                                                        \
+  }
 #endif
