@@ -55,11 +55,11 @@ void check_shape(const YAML::Node& root, const std::string& source) {
       if (m.is_null()) fail("{}: YAML nested deeper than {} levels", source, kMaxYamlDepth);
       fail("{}: YAML nested deeper than {} levels (line {})", source, kMaxYamlDepth, m.line + 1);
     }
-    if (node.IsScalar() && invalid_utf8_at(node.Scalar()) != std::string::npos) {
+    if (const size_t bad = node.IsScalar() ? invalid_utf8_at(node.Scalar()) : std::string::npos;
+        bad != std::string::npos) {
       const YAML::Mark m = node.Mark();
-      if (m.is_null()) fail("{}: a value is not UTF-8 text (byte {} of it)", source, invalid_utf8_at(node.Scalar()));
-      fail("{}: a value is not UTF-8 text (line {}, byte {} of the value)", source, m.line + 1,
-           invalid_utf8_at(node.Scalar()));
+      if (m.is_null()) fail("{}: a value is not UTF-8 text (byte {} of it)", source, bad);
+      fail("{}: a value is not UTF-8 text (line {}, byte {} of the value)", source, m.line + 1, bad);
     }
     if (node.IsMap()) {
       for (const auto& kv : node) {

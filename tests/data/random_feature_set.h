@@ -1,6 +1,7 @@
 // A feature set of random unit rows for storage tests and the feature-file
 // fuzz seeds: n rows of dimension d, labels i mod c, UTF-8 ids, class names
-// and, with `extras`, unit text embeddings and image sizes. Values come from
+// and, with `extras`, unit text embeddings and image sizes; attributes name
+// ViT-B/32, the split "val", `dataset` and `preprocessing`. Values come from
 // LibTorch's global generator (seed it first for fixed values).
 #pragma once
 #include <ATen/ATen.h>
@@ -11,7 +12,8 @@
 
 namespace semcodec::test {
 
-inline FeatureSet random_feature_set(int64_t n, int64_t d, int64_t c, bool extras, const FeatureAttrs& attrs) {
+inline FeatureSet random_feature_set(int64_t n, int64_t d, int64_t c, bool extras, const std::string& dataset,
+                                     const std::string& preprocessing) {
   FeatureSet s;
   at::Tensor x = at::randn({n, d});
   s.features = x / x.norm(2, 1, true);
@@ -23,7 +25,10 @@ inline FeatureSet random_feature_set(int64_t n, int64_t d, int64_t c, bool extra
     s.class_embeddings = t / t.norm(2, 1, true);
     s.image_sizes = at::randint(1, 1000, {n, 2}, at::kInt);
   }
-  s.attrs = attrs;
+  s.attrs.encoder_model = "ViT-B/32";
+  s.attrs.dataset = dataset;
+  s.attrs.split = "val";
+  s.attrs.preprocessing = preprocessing;
   return s;
 }
 

@@ -19,12 +19,7 @@ namespace {
 
 FeatureSet make_set(int64_t n, int64_t d, int64_t c, uint64_t seed, bool extras = true) {
   at::manual_seed(seed);
-  FeatureAttrs attrs;
-  attrs.encoder_model = "ViT-B/32";
-  attrs.dataset = "unit-test";
-  attrs.split = "val";
-  attrs.preprocessing = "none";
-  return test::random_feature_set(n, d, c, extras, attrs);
+  return test::random_feature_set(n, d, c, extras, "unit-test", "none");
 }
 
 using semcodec::test::error_of;
