@@ -171,6 +171,7 @@ class PyCodec {
       r = stream_rate(codec_->decode_indices(b.data(), b.size()), b.size());
     }
     py::dict out;
+    out["coder"] = std::string(coder_name(r.coder));  // the stream's: the checkpoint's, or raw where that is shorter
     out["items"] = r.items;
     out["slots"] = r.slots;
     out["total_bytes"] = r.total_bytes;

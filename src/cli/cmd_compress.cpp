@@ -49,7 +49,8 @@ void add_compress(CLI::App& app) {
     // The stream we report on is the stream we write: re-read its layout from the bytes.
     StreamRate rate = stream_rate(scan_stream(bytes.data(), bytes.size()), bytes.size());
     write_file_atomic(out, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-    fmt::print("compressed {} items ({} slots, {}) -> {}\n", rate.items, rate.slots, coder_name(codec->coder_id()), out);
+    fmt::print("compressed {} items ({} slots, {}) -> {}\n", rate.items, rate.slots,
+               stream_coder_text(rate.coder, codec->coder_id()), out);
     fmt::print("  {} bytes: payload {} ({:.2f} bits/item), header {}, framing {} ({:.2f} bits/item with overhead)\n",
                rate.total_bytes, rate.payload_bytes, rate.payload_bits_per_item(), rate.header_bytes,
                rate.framing_bytes, rate.total_bits_per_item());

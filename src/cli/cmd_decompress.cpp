@@ -69,7 +69,8 @@ void add_decompress(CLI::App& app) {
     bar.finish();
     out.close();
     fmt::print("decoded {} items ({} payload bits/item, {}) -> {}\n", rate.items,
-               fmt::format("{:.2f}", rate.payload_bits_per_item()), coder_name(codec->coder_id()), path);
+               fmt::format("{:.2f}", rate.payload_bits_per_item()), stream_coder_text(rate.coder, codec->coder_id()),
+               path);
   });
 }
 

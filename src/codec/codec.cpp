@@ -104,6 +104,17 @@ Codec::Codec(std::shared_ptr<Quantizer> quantizer, EntropyModel model, CoderId c
             "codec: slot {} has alphabet {} in the entropy model but {} in the quantizer", s, model_.alphabet_size(s),
             quantizer_->alphabet_size(s));
   coder_ = make_coder(coder, model_);
+  if (coder != CoderId::raw) raw_ = make_coder(CoderId::raw, model_);
+}
+
+const EntropyCoder& Codec::coder_for(CoderId id) const {
+  // Another coder falls through to the checkpoint's, whose decoder refuses it by name.
+  return id == CoderId::raw && raw_ ? *raw_ : *coder_;
+}
+
+std::string stream_coder_text(CoderId stream, CoderId checkpoint) {
+  if (stream == checkpoint || stream != CoderId::raw) return coder_name(stream);
+  return fmt::format("raw (fallback from {})", coder_name(checkpoint));
 }
 
 void Codec::set_batch_size(int64_t rows) {
@@ -135,7 +146,7 @@ std::vector<uint8_t> Codec::encode_indices(const at::Tensor& indices) const {
   require(indices.dim() == 2 && indices.size(1) == slots(), "codec: expected [N, {}] indices, got {}", slots(),
           indices.sizes());
   std::vector<int32_t> idx = indices_to_int32(indices);
-  return encode_stream(*coder_, fingerprint_, idx.data(), indices.size(0));
+  return encode_stream(*coder_, fingerprint_, idx.data(), indices.size(0), raw_.get());
 }
 
 namespace {
@@ -158,7 +169,7 @@ std::vector<uint8_t> Codec::encode(const at::Tensor& features, const CodecProgre
     const std::vector<int32_t> idx = indices_to_int32(adaptive_indices(*adaptive, *side, features, nullptr, progress));
     return encode_adaptive_stream(stream_coder(*side), fingerprint_, side->bytes, idx.data(), n);
   }
-  StreamWriter writer(*coder_, fingerprint_);
+  StreamWriter writer(*coder_, fingerprint_, raw_.get());
   for (int64_t s = 0; s < n; s += batch_size_) {
     const int64_t b = std::min(batch_size_, n - s);
     std::vector<int32_t> idx = indices_to_int32(quantizer_->encode(features.narrow(0, s, b)));
@@ -217,7 +228,7 @@ std::shared_ptr<const StreamSideInfo> Codec::read_side_info(const uint8_t* data,
 
 DecodedStream Codec::decode_indices(const uint8_t* data, size_t size) const {
   const StreamHeader header = read_stream_header(data, size);
-  if (!header.adaptive) return decode_stream(data, size, *coder_, fingerprint_);
+  if (!header.adaptive) return decode_stream(data, size, coder_for(header.coder), fingerprint_);
   return decode_adaptive_stream(data, size, stream_coder(*read_side_info(data, size, header)), fingerprint_);
 }
 
@@ -239,7 +250,7 @@ StreamRate Codec::decode_rows(const uint8_t* data, size_t size, const RowSink& s
     side = read_side_info(data, size, header);
     ds = decode_adaptive_stream(data, size, stream_coder(*side), fingerprint_);
   } else {
-    ds = decode_stream(data, size, *coder_, fingerprint_);
+    ds = decode_stream(data, size, coder_for(header.coder), fingerprint_);
   }
   const StreamRate rate = stream_rate(ds, size);
   const int64_t n = ds.header.items;
@@ -266,15 +277,21 @@ std::vector<uint8_t> Codec::encode_packet(const at::Tensor& feature) const {
           "codec: a packet holds one feature [{}] or [1, {}], got {}", quantizer_->embed_dim(),
           quantizer_->embed_dim(), feature.sizes());
   std::vector<int32_t> idx = indices_to_int32(quantizer_->encode(x));
-  return semcodec::encode_packet(*coder_, fingerprint_, idx.data());
+  std::vector<uint8_t> packet = semcodec::encode_packet(*coder_, fingerprint_, idx.data());
+  if (raw_) {
+    std::vector<uint8_t> raw = semcodec::encode_packet(*raw_, fingerprint_, idx.data());
+    if (raw.size() < packet.size()) return raw;
+  }
+  return packet;
 }
 
 CodecDecoded Codec::decode_packet(const uint8_t* data, size_t size) const {
   std::vector<int32_t> idx(static_cast<size_t>(slots()));
-  semcodec::decode_packet(data, size, *coder_, fingerprint_, idx.data());
+  semcodec::decode_packet(data, size, coder_for(packet_coder(data, size)), fingerprint_, idx.data());
   CodecDecoded out;
   out.indices = indices_to_tensor(idx, 1, slots());
   out.features = quantizer_->decode(out.indices).cpu().to(at::kFloat);
+  out.rate.coder = packet_coder(data, size);
   out.rate.items = 1;
   out.rate.slots = slots();
   out.rate.total_bytes = size;

@@ -5,6 +5,11 @@
 // decode(bytes) gives the reconstructed features and the indices, and refuses
 // streams made with another checkpoint. Packets carry one item.
 //
+// A stream or packet whose items the checkpoint's tables would code in more
+// bytes than fixed-length codes (tables fitted on other data) is written with
+// the raw coder instead, and its header says so: no stream costs more than its
+// raw codes, and the decoder accepts the checkpoint's coder or raw.
+//
 // The fingerprint is SHA-256 over a deterministic serialization of the
 // codebook, the decoder weights and the coder tables (codec_fingerprint), so it
 // changes whenever anything that decoding depends on changes.
@@ -24,6 +29,10 @@
 #include "models/quantizers/stream_adaptive.h"
 
 namespace semcodec {
+
+// How a report names the coder of a stream the codec wrote: the coder's name, or
+// "raw (fallback from <coder>)" when the checkpoint's tables would have cost more.
+std::string stream_coder_text(CoderId stream, CoderId checkpoint);
 
 struct NamedTensor {
   std::string name;
@@ -112,7 +121,11 @@ class Codec {
 
   std::shared_ptr<Quantizer> quantizer_;
   EntropyModel model_;
+  // The coder a stream or packet header names: the checkpoint's, or raw (the fallback).
+  const EntropyCoder& coder_for(CoderId id) const;
+
   std::unique_ptr<EntropyCoder> coder_;
+  std::unique_ptr<EntropyCoder> raw_;  // the fallback; null when the checkpoint's coder is raw
   Fingerprint fingerprint_;
   int64_t batch_size_ = 4096;
 };

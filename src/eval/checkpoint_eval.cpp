@@ -40,15 +40,18 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
   std::unique_ptr<Codec> codec = make_codec(ck, checkpoint, opt.device);
   at::Tensor recon;
   uint64_t payload = 0, header = 0, framing = 0, total = 0;
+  CoderId stream_coder = codec->coder_id();
   if (opt.via_bitstream) {
     std::vector<uint8_t> bytes = codec->encode(subset.features);
     CodecDecoded d = codec->decode(bytes);
     recon = d.features;
     payload = d.rate.payload_bytes, header = d.rate.header_bytes, framing = d.rate.framing_bytes;
     total = d.rate.total_bytes;
+    stream_coder = d.rate.coder;
     spec.rate_source = fmt::format("bitstream (in memory, {})",
-                                   dynamic_cast<StreamAdaptive*>(&codec->quantizer()) ? "adaptive rans"
-                                                                                      : coder_name(codec->coder_id()));
+                                   dynamic_cast<StreamAdaptive*>(&codec->quantizer())
+                                       ? std::string("adaptive rans")
+                                       : stream_coder_text(d.rate.coder, codec->coder_id()));
   } else {
     std::string bytes = read_file(opt.bitstream);
     CodecDecoded d;
@@ -79,11 +82,13 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
     }
     recon = d.features.index_select(0, at::tensor(rows, at::kLong));
     header = d.rate.header_bytes, framing = d.rate.framing_bytes, total = d.rate.total_bytes;
+    stream_coder = d.rate.coder;
     spec.rate_source = opt.bitstream;
   }
   spec.bits_per_item = subset.size() ? 8.0 * static_cast<double>(payload) / static_cast<double>(subset.size()) : 0.0;
   nlohmann::json r = evaluate_reconstruction(recon, subset, spec, codec->quantizer().raw_bits());
   r["coder"] = coder_name(codec->coder_id());
+  r["stream_coder"] = coder_name(stream_coder);  // raw where the checkpoint's tables would cost more
   r["table_mode"] = table_mode_name(codec->model().mode());
   r["fingerprint"] = fingerprint_hex(codec->fingerprint());
   r["stream_bytes"] = total;

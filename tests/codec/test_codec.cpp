@@ -2,11 +2,13 @@
 // the checkpoint fingerprint, and the rate accounting helpers.
 #include <ATen/ATen.h>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "codec/codec.h"
 #include "codec/entropy/rate.h"
+#include "codec/entropy/raw_coder.h"
 #include "data/synthetic.h"
 #include "models/pqvae/pqvae_shared.h"
 #include "util/error.h"
@@ -95,6 +97,55 @@ TEST_CASE("a packet carries one item and decodes to the in-memory reconstruction
   CHECK(d.rate.payload_bytes + 5 == p.size());
   p.pop_back();
   CHECK_THROWS_AS(codec->decode_packet(p), Error);
+}
+
+TEST_CASE("a stream the checkpoint's tables fit badly is written raw and decodes bit for bit", "[codec]") {
+  auto m = small_model();
+  at::Tensor x = features();
+  at::Tensor ref_idx = m->encode(x);
+  // Tables that give the symbols x actually uses the longest codes: each symbol's count
+  // is 1 + (the largest usage - its usage) x 1000, as tables fitted on other data might be.
+  std::vector<int32_t> idx = indices_to_int32(ref_idx);
+  std::vector<uint64_t> usage(8, 0);
+  for (int32_t v : idx) ++usage[static_cast<size_t>(v)];
+  const uint64_t most = *std::max_element(usage.begin(), usage.end());
+  std::vector<uint64_t> counts;
+  for (uint64_t u : usage) counts.push_back(1 + (most - u) * 1000);
+  EntropyModel misfit = EntropyModel::from_counts(m->slots(), {8}, TableMode::shared, 0, 0, {counts});
+  for (CoderId id : {CoderId::huffman, CoderId::rans}) {
+    INFO(coder_name(id));
+    Codec codec(m, misfit, id, codec_fingerprint(decoding_tensors(*m), id, misfit));
+    // The references: the stream each coder alone writes (100 slots of K = 8: raw is
+    // 300 bits = 38 bytes per item).
+    auto coder = make_coder(id, misfit);
+    RawCoder raw(misfit);
+    const std::vector<uint8_t> coded_only = encode_stream(*coder, codec.fingerprint(), idx.data(), x.size(0));
+    const std::vector<uint8_t> raw_only = encode_stream(raw, codec.fingerprint(), idx.data(), x.size(0));
+    REQUIRE(raw_only.size() == 42 + static_cast<size_t>(x.size(0)) * (1 + 38));
+    REQUIRE(raw_only.size() < coded_only.size());  // the case under test
+    const std::vector<uint8_t> bytes = codec.encode(x);
+    CHECK(bytes == raw_only);
+    CHECK(codec.encode_indices(ref_idx) == raw_only);
+    CodecDecoded d = codec.decode(bytes);
+    CHECK(d.rate.coder == CoderId::raw);
+    CHECK(bit_equal(d.indices, ref_idx));
+    CHECK(bit_equal(d.features, m->decode(ref_idx)));
+    CHECK(stream_coder_text(d.rate.coder, id) == std::string("raw (fallback from ") + coder_name(id) + ")");
+    // What the checkpoint's own coder wrote still decodes; another coder's stream does not.
+    CHECK(bit_equal(codec.decode(coded_only).indices, ref_idx));
+    const CoderId foreign = id == CoderId::rans ? CoderId::huffman : CoderId::rans;
+    const std::vector<uint8_t> other =
+        encode_stream(*make_coder(foreign, misfit), codec.fingerprint(), idx.data(), x.size(0));
+    CHECK_THROWS_WITH(codec.decode(other), Catch::Contains(std::string("coded with ") + coder_name(foreign)));
+    // A packet takes the shorter of the two codes of its item.
+    const at::Tensor row = x[3];
+    const std::vector<uint8_t> p = codec.encode_packet(row);
+    const std::vector<int32_t> item(idx.begin() + 3 * m->slots(), idx.begin() + 4 * m->slots());
+    const size_t coded_bytes = coder->encode_item(item.data()).size();
+    CHECK(p.size() == 5 + std::min<size_t>(38, coded_bytes));
+    CHECK((p[0] & 15) == (38 < coded_bytes ? 0 : static_cast<int>(id)));
+    CHECK(bit_equal(codec.decode_packet(p).indices, ref_idx.narrow(0, 3, 1)));
+  }
 }
 
 TEST_CASE("a stream from another checkpoint is refused, naming both fingerprints", "[codec]") {

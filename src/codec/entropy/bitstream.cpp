@@ -64,14 +64,26 @@ uint64_t get_varint(const uint8_t* data, size_t size, size_t* pos, const char* w
 
 // ---------------------------------------------------------------- writer
 
-StreamWriter::StreamWriter(const EntropyCoder& coder, const Fingerprint& fingerprint)
-    : coder_(coder), fingerprint_(fingerprint) {}
+StreamWriter::StreamWriter(const EntropyCoder& coder, const Fingerprint& fingerprint, const EntropyCoder* fallback)
+    : coder_(coder), fingerprint_(fingerprint), fallback_(fallback) {
+  require(!fallback_ || fallback_->slots() == coder_.slots(),
+          "bitstream writer: the fallback coder has {} slots, the coder {}", fallback_ ? fallback_->slots() : 0,
+          coder_.slots());
+}
+
+namespace {
+void append_record(const EntropyCoder& coder, const int32_t* idx, std::vector<uint8_t>& scratch,
+                   std::vector<uint8_t>& body) {
+  scratch.clear();
+  coder.encode_item(idx, scratch);
+  put_varint(body, scratch.size());
+  body.insert(body.end(), scratch.begin(), scratch.end());
+}
+}  // namespace
 
 void StreamWriter::add_item(const int32_t* idx) {
-  scratch_.clear();
-  coder_.encode_item(idx, scratch_);
-  put_varint(body_, scratch_.size());
-  body_.insert(body_.end(), scratch_.begin(), scratch_.end());
+  append_record(coder_, idx, scratch_, body_);
+  if (fallback_) append_record(*fallback_, idx, scratch_, fallback_body_);
   ++items_;
 }
 
@@ -81,22 +93,27 @@ void StreamWriter::add_items(const int32_t* idx, int64_t items) {
   for (int64_t i = 0; i < items; ++i) add_item(idx + i * slots);
 }
 
+bool StreamWriter::use_fallback() const { return fallback_ && fallback_body_.size() < body_.size(); }
+
+CoderId StreamWriter::coder_id() const { return use_fallback() ? fallback_->id() : coder_.id(); }
+
 std::vector<uint8_t> StreamWriter::finish() const {
+  const std::vector<uint8_t>& body = use_fallback() ? fallback_body_ : body_;
   std::vector<uint8_t> out(kMagic, kMagic + 4);
   out.push_back(kStreamVersion);
-  out.push_back(static_cast<uint8_t>(coder_.id()));
+  out.push_back(static_cast<uint8_t>(coder_id()));
   out.push_back(0);
   out.push_back(0);
   out.insert(out.end(), fingerprint_.begin(), fingerprint_.end());
   put_varint(out, static_cast<uint64_t>(items_));
   put_varint(out, static_cast<uint64_t>(coder_.slots()));
-  out.insert(out.end(), body_.begin(), body_.end());
+  out.insert(out.end(), body.begin(), body.end());
   return out;
 }
 
 std::vector<uint8_t> encode_stream(const EntropyCoder& coder, const Fingerprint& fingerprint, const int32_t* idx,
-                                   int64_t items) {
-  StreamWriter w(coder, fingerprint);
+                                   int64_t items, const EntropyCoder* fallback) {
+  StreamWriter w(coder, fingerprint, fallback);
   w.add_items(idx, items);
   return w.finish();
 }

@@ -55,24 +55,32 @@ struct StreamHeader {
   size_t side_offset = 0, side_size = 0;  // adaptive streams: where the side information is
 };
 
-// Writes a stream item by item.
+// Writes a stream item by item. With a fallback coder (Codec passes the raw
+// coder), every item is coded both ways and finish() writes the smaller body
+// (ties: the primary coder), under the fallback's coder id: tables fitted on
+// other data can cost more than fixed-length codes on a shifted stream, and a
+// stream should never cost more than its raw codes.
 class StreamWriter {
  public:
-  StreamWriter(const EntropyCoder& coder, const Fingerprint& fingerprint);
+  StreamWriter(const EntropyCoder& coder, const Fingerprint& fingerprint, const EntropyCoder* fallback = nullptr);
   void add_item(const int32_t* idx);                 // coder.slots() indices
   void add_items(const int32_t* idx, int64_t items);  // items x slots, item-major
   int64_t items() const { return items_; }
+  CoderId coder_id() const;                          // the coder finish() writes with
   std::vector<uint8_t> finish() const;               // the complete stream
 
  private:
+  bool use_fallback() const;
+
   const EntropyCoder& coder_;
   Fingerprint fingerprint_;
+  const EntropyCoder* fallback_;
   int64_t items_ = 0;
-  std::vector<uint8_t> body_, scratch_;
+  std::vector<uint8_t> body_, fallback_body_, scratch_;
 };
 
 std::vector<uint8_t> encode_stream(const EntropyCoder& coder, const Fingerprint& fingerprint, const int32_t* idx,
-                                   int64_t items);
+                                   int64_t items, const EntropyCoder* fallback = nullptr);
 
 // Parses and validates the header (magic, version, coder id, flags, counts
 // against the remaining size). Does not check the fingerprint.

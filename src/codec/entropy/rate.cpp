@@ -9,6 +9,7 @@ namespace semcodec {
 
 StreamRate stream_rate(const DecodedStream& decoded, size_t stream_size) {
   StreamRate r;
+  r.coder = decoded.header.coder;
   r.items = decoded.header.items;
   r.slots = decoded.header.slots;
   r.total_bytes = stream_size;

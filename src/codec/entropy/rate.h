@@ -18,6 +18,7 @@ namespace semcodec {
 // header (magic .. slot count) and framing (per-item length varints) are the
 // container's overhead.
 struct StreamRate {
+  CoderId coder = CoderId::raw;  // the coder the stream's items were written with (its header's)
   int64_t items = 0, slots = 0;
   uint64_t total_bytes = 0, header_bytes = 0, framing_bytes = 0, payload_bytes = 0;
   double payload_bits_per_item() const { return items ? 8.0 * double(payload_bytes) / double(items) : 0.0; }

@@ -13,6 +13,7 @@
 #include "codec/entropy/bitstream.h"
 #include "codec/entropy/huffman_coder.h"
 #include "codec/entropy/rans_coder.h"
+#include "codec/entropy/raw_coder.h"
 #include "codec_test_util.h"
 #include "test_support.h"
 #include "util/error.h"
@@ -181,6 +182,54 @@ TEST_CASE("stream reader rejects every malformed header with a clear error", "[c
   // Too short for a header.
   CHECK_THROWS_WITH(decode_stream(good.data(), 10, h, fp), Catch::Contains("truncated"));
   CHECK_THROWS_AS(decode_stream(nullptr, 0, h, fp), Error);
+}
+
+TEST_CASE("a writer with a fallback keeps whichever body is smaller, per stream", "[codec][bitstream]") {
+  // One shared table, K = 8: symbol 0 is common, 1..7 rare. Huffman codes 0 in 1 bit
+  // and 1..7 in 3-4 bits (one of them 3), so the item {1,2,3,4,5,6,7,1} costs 30-32
+  // bits = 4 bytes against raw's 8 x 3 = 24 bits = 3 bytes; {0 x 8} costs 1 byte against 3.
+  const int64_t slots = 8;
+  EntropyModel tables = EntropyModel::from_counts(slots, {8}, TableMode::shared, 0, 0, {{1000, 1, 1, 1, 1, 1, 1, 1}});
+  HuffmanCoder huffman(tables);
+  RawCoder raw(tables);
+  const Fingerprint fp = make_fp(5);
+  const std::vector<int32_t> rare = {1, 2, 3, 4, 5, 6, 7, 1}, common(8, 0);
+  REQUIRE(huffman.encode_item(rare.data()).size() == 4);
+  REQUIRE(huffman.encode_item(common.data()).size() == 1);
+  REQUIRE(raw.encode_item(rare.data()).size() == 3);
+  auto items = [&](int n_rare, int n_common) {
+    std::vector<int32_t> v;
+    for (int i = 0; i < n_rare; ++i) v.insert(v.end(), rare.begin(), rare.end());
+    for (int i = 0; i < n_common; ++i) v.insert(v.end(), common.begin(), common.end());
+    return v;
+  };
+  // 6 rare + 1 common: Huffman body 6 x (1 + 4) + (1 + 1) = 32 bytes, raw 7 x (1 + 3) = 28: raw.
+  // 3 rare + 5 common: Huffman 3 x 5 + 5 x 2 = 25, raw 8 x 4 = 32: Huffman. Header: 40 + 1 + 1.
+  struct Case {
+    int n_rare, n_common;
+    CoderId coder;
+    size_t bytes;
+  };
+  for (const Case& c : {Case{6, 1, CoderId::raw, 42 + 28}, Case{3, 5, CoderId::huffman, 42 + 25},
+                        Case{0, 0, CoderId::huffman, 42}}) {
+    INFO(c.n_rare << " rare, " << c.n_common << " common");
+    const std::vector<int32_t> idx = items(c.n_rare, c.n_common);
+    const int64_t n = c.n_rare + c.n_common;
+    StreamWriter w(huffman, fp, &raw);
+    w.add_items(idx.data(), n);
+    CHECK(w.coder_id() == c.coder);
+    const std::vector<uint8_t> stream = w.finish();
+    CHECK(stream.size() == c.bytes);
+    CHECK(stream[5] == static_cast<uint8_t>(c.coder));
+    CHECK(stream == encode_stream(huffman, fp, idx.data(), n, &raw));
+    const EntropyCoder& written = c.coder == CoderId::raw ? static_cast<const EntropyCoder&>(raw) : huffman;
+    const EntropyCoder& other = c.coder == CoderId::raw ? static_cast<const EntropyCoder&>(huffman) : raw;
+    CHECK(decode_stream(stream.data(), stream.size(), written, fp).indices == idx);
+    if (n > 0) CHECK_THROWS_WITH(decode_stream(stream.data(), stream.size(), other, fp), Catch::Contains("coded with"));
+  }
+  // Without a fallback the writer keeps its coder, whatever it costs.
+  const std::vector<int32_t> idx = items(6, 1);
+  CHECK(encode_stream(huffman, fp, idx.data(), 7).size() == 42 + 32);
 }
 
 TEST_CASE("packet reader validates version, coder and fingerprint", "[codec][bitstream]") {
