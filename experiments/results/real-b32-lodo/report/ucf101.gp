@@ -13,7 +13,8 @@ plot 'experiments/results/real-b32-lodo/report/ucf101.dat' index 0 using 1:2 wit
      'experiments/results/real-b32-lodo/report/ucf101.dat' index 3 using 1:2 with linespoints lw 2 pt 8 title 'int4', \
      'experiments/results/real-b32-lodo/report/ucf101.dat' index 4 using 1:2 with linespoints lw 2 pt 9 title 'Learned SQ', \
      'experiments/results/real-b32-lodo/report/ucf101.dat' index 5 using 1:2 with linespoints lw 2 pt 10 title 'PQVAE-shared', \
-     'experiments/results/real-b32-lodo/report/ucf101.dat' index 6 using 1:2 with linespoints lw 2 pt 11 title 'VQ-VAE k-means PQ', \
-     'experiments/results/real-b32-lodo/report/ucf101.dat' index 7 using 1:2 with linespoints lw 2 pt 12 title 'FAISS RQ (beam 8)', \
-     'experiments/results/real-b32-lodo/report/ucf101.dat' index 8 using 1:2 with linespoints lw 2 pt 13 title 'FAISS LSQ', \
+     'experiments/results/real-b32-lodo/report/ucf101.dat' index 6 using 1:2 with linespoints lw 2 pt 11 title 'PQVAE-shared (12 epochs)', \
+     'experiments/results/real-b32-lodo/report/ucf101.dat' index 7 using 1:2 with linespoints lw 2 pt 12 title 'VQ-VAE k-means PQ', \
+     'experiments/results/real-b32-lodo/report/ucf101.dat' index 8 using 1:2 with linespoints lw 2 pt 13 title 'FAISS RQ (beam 8)', \
+     'experiments/results/real-b32-lodo/report/ucf101.dat' index 9 using 1:2 with linespoints lw 2 pt 14 title 'FAISS LSQ', \
      74.7819 with lines dt 2 lw 2 lc rgb 'black' title 'UCF101 (held out) upper bound (uncompressed) 74.78%'
