@@ -287,11 +287,12 @@ std::vector<uint8_t> Codec::encode_packet(const at::Tensor& feature) const {
 
 CodecDecoded Codec::decode_packet(const uint8_t* data, size_t size) const {
   std::vector<int32_t> idx(static_cast<size_t>(slots()));
-  semcodec::decode_packet(data, size, coder_for(packet_coder(data, size)), fingerprint_, idx.data());
+  const CoderId coder = packet_coder(data, size);
+  semcodec::decode_packet(data, size, coder_for(coder), fingerprint_, idx.data());
   CodecDecoded out;
   out.indices = indices_to_tensor(idx, 1, slots());
   out.features = quantizer_->decode(out.indices).cpu().to(at::kFloat);
-  out.rate.coder = packet_coder(data, size);
+  out.rate.coder = coder;
   out.rate.items = 1;
   out.rate.slots = slots();
   out.rate.total_bytes = size;

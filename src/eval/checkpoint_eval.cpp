@@ -39,19 +39,18 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
   require(opt.bitstream.empty() || !opt.via_bitstream, "eval: give either --bitstream or --via-bitstream, not both");
   std::unique_ptr<Codec> codec = make_codec(ck, checkpoint, opt.device);
   at::Tensor recon;
-  uint64_t payload = 0, header = 0, framing = 0, total = 0;
-  CoderId stream_coder = codec->coder_id();
+  StreamRate rate;      // the whole stream's
+  uint64_t payload = 0;  // the evaluated rows'
   if (opt.via_bitstream) {
     std::vector<uint8_t> bytes = codec->encode(subset.features);
     CodecDecoded d = codec->decode(bytes);
     recon = d.features;
-    payload = d.rate.payload_bytes, header = d.rate.header_bytes, framing = d.rate.framing_bytes;
-    total = d.rate.total_bytes;
-    stream_coder = d.rate.coder;
+    rate = d.rate;
+    payload = rate.payload_bytes;
     spec.rate_source = fmt::format("bitstream (in memory, {})",
                                    dynamic_cast<StreamAdaptive*>(&codec->quantizer())
                                        ? std::string("adaptive rans")
-                                       : stream_coder_text(d.rate.coder, codec->coder_id()));
+                                       : stream_coder_text(rate.coder, codec->coder_id()));
   } else {
     std::string bytes = read_file(opt.bitstream);
     CodecDecoded d;
@@ -81,19 +80,18 @@ nlohmann::json evaluate_from_bitstream(const Checkpoint& ck, const std::string& 
       for (int64_t i : rows) payload += d.payload_bytes[static_cast<size_t>(i)];
     }
     recon = d.features.index_select(0, at::tensor(rows, at::kLong));
-    header = d.rate.header_bytes, framing = d.rate.framing_bytes, total = d.rate.total_bytes;
-    stream_coder = d.rate.coder;
+    rate = d.rate;
     spec.rate_source = opt.bitstream;
   }
   spec.bits_per_item = subset.size() ? 8.0 * static_cast<double>(payload) / static_cast<double>(subset.size()) : 0.0;
   nlohmann::json r = evaluate_reconstruction(recon, subset, spec, codec->quantizer().raw_bits());
   r["coder"] = coder_name(codec->coder_id());
-  r["stream_coder"] = coder_name(stream_coder);  // raw where the checkpoint's tables would cost more
+  r["stream_coder"] = coder_name(rate.coder);  // raw where the checkpoint's tables would cost more
   r["table_mode"] = table_mode_name(codec->model().mode());
   r["fingerprint"] = fingerprint_hex(codec->fingerprint());
-  r["stream_bytes"] = total;
-  r["header_bytes"] = header;
-  r["framing_bytes"] = framing;
+  r["stream_bytes"] = rate.total_bytes;
+  r["header_bytes"] = rate.header_bytes;
+  r["framing_bytes"] = rate.framing_bytes;
   return r;
 }
 }  // namespace
